@@ -1,0 +1,241 @@
+"""The spec: pydantic models are the one source of truth for its shape.
+
+Every model forbids unknown keys, so a misspelt key is an error rather than a silently
+ignored setting. Secrets never appear literally: fields that may carry them accept only
+`${ENV_VAR}` references or an Airflow connection id (see `secrets.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vigil.result import Severity
+from vigil.spec.conditions import Condition
+from vigil.spec.secrets import reject_literal_secret_in_header, reject_literal_secret_in_url
+
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+KINDS = ("health",)  # data quality, scenarios and probes join as their sections land
+CADENCES = ("daily", "weekly", "monthly")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- targets: what the environment is made of ---------------------------------------
+
+
+class TargetBase(Strict):
+    description: str = ""
+    # Targets whose health this one needs: when theirs fails, this target's checks are
+    # skipped with the reason instead of failing too (one alert, not ten).
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class HttpTarget(TargetBase):
+    kind: Literal["http"]
+    base_url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    verify_tls: bool = True
+
+    _url = field_validator("base_url")(reject_literal_secret_in_url)
+
+    @field_validator("headers")
+    @classmethod
+    def _no_literal_secret_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            reject_literal_secret_in_header(name, value)
+        return headers
+
+
+class PostgresTarget(TargetBase):
+    kind: Literal["postgres"]
+    conn_id: str = Field(description="Airflow connection id holding host, login and password")
+
+
+class TcpTarget(TargetBase):
+    kind: Literal["tcp"]
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+
+class ContainerTarget(TargetBase):
+    kind: Literal["container"]
+    container: str = Field(description="container name or id")
+    # Docker Engine API address; the default is the local socket.
+    docker_url: str = "unix:///var/run/docker.sock"
+
+
+Target = Annotated[
+    HttpTarget | PostgresTarget | TcpTarget | ContainerTarget, Field(discriminator="kind")
+]
+
+
+# --- health checks ---------------------------------------------------------------------
+
+
+class CheckBase(Strict):
+    id: Name
+    target: str
+    severity: Severity = Severity.CRITICAL
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    description: str = ""
+
+
+class HttpCheck(CheckBase):
+    kind: Literal["http"]
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    path: str = "/"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    latency_budget_ms: float | None = Field(default=None, gt=0)
+    # Conditions on the JSON body, parsed when the spec loads: "status == ok".
+    conditions: list[Condition] = Field(default_factory=list)
+    # Read the target's own dependency report ({"dependencies": {name: {"status": ...}}})
+    # and fail naming every dependency that is not ok.
+    check_dependencies: bool = False
+    verify_tls: bool | None = None  # None: the target's setting
+
+    @field_validator("headers")
+    @classmethod
+    def _no_literal_secret_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            reject_literal_secret_in_header(name, value)
+        return headers
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_relative(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        return path
+
+
+class PostgresCheck(CheckBase):
+    kind: Literal["postgres"]
+    expect_databases: list[str] = Field(default_factory=list)
+    expect_schemas: list[str] = Field(default_factory=list)
+    # Fail when more than this share of max_connections is in use.
+    max_connection_usage: float | None = Field(default=None, gt=0, le=1)
+    latency_budget_ms: float | None = Field(default=None, gt=0)
+
+
+class TcpCheck(CheckBase):
+    kind: Literal["tcp"]
+
+
+class ContainerCheck(CheckBase):
+    kind: Literal["container"]
+    expect_state: str = "running"
+    require_healthy: bool = True
+    max_restarts: int | None = Field(default=None, ge=0)
+
+
+HealthCheck = Annotated[
+    HttpCheck | PostgresCheck | TcpCheck | ContainerCheck, Field(discriminator="kind")
+]
+
+
+class Checks(Strict):
+    health: list[HealthCheck] = Field(default_factory=list)
+
+
+# --- schedules ----------------------------------------------------------------------
+
+CRON_FIELD = r"[0-9A-Za-z*/,\-?LW#]+"
+CRON_PATTERN = rf"^(@(daily|weekly|monthly|hourly)|{CRON_FIELD}( {CRON_FIELD}){{4}})$"
+
+
+class Cadence(Strict):
+    cron: str = Field(pattern=CRON_PATTERN)
+    enabled: bool = True
+    # Which check kinds this cadence runs; None means every kind the spec declares.
+    kinds: list[Literal["health"]] | None = None
+
+
+def _cadence(cron: str) -> Any:
+    return Field(default_factory=lambda: Cadence(cron=cron))
+
+
+class Schedules(Strict):
+    daily: Cadence = _cadence("0 6 * * *")
+    weekly: Cadence = _cadence("0 7 * * 1")
+    monthly: Cadence = _cadence("0 8 1 * *")
+
+
+class Defaults(Strict):
+    owner: str = "vigil"
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_delay_s: float = Field(default=30, ge=0)
+    # Upper bound for one task: every wait has a timeout.
+    task_timeout_s: float = Field(default=900, gt=0)
+
+
+# --- the spec -----------------------------------------------------------------------
+
+
+class Spec(Strict):
+    environment: Name
+    description: str = ""
+    timezone: str = "UTC"
+    results_conn_id: str = "vigil_results"
+    defaults: Defaults = Field(default_factory=Defaults)
+    targets: dict[Name, Target]
+    checks: Checks = Field(default_factory=Checks)
+    schedules: Schedules = Field(default_factory=Schedules)
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {tz!r}; use an IANA name such as 'Europe/Paris'")
+        return tz
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Spec:
+        problems: list[str] = []
+        for name, target in self.targets.items():
+            for dep in target.depends_on:
+                if dep not in self.targets:
+                    problems.append(f"targets.{name}.depends_on: unknown target {dep!r}")
+                elif dep == name:
+                    problems.append(f"targets.{name}.depends_on: a target cannot depend on itself")
+        seen: set[str] = set()
+        for i, check in enumerate(self.checks.health):
+            where = f"checks.health.{i}"
+            if check.id in seen:
+                problems.append(f"{where}.id: duplicate check id {check.id!r}")
+            seen.add(check.id)
+            target = self.targets.get(check.target)
+            if target is None:
+                problems.append(
+                    f"{where}.target: unknown target {check.target!r}; "
+                    f"declared: {', '.join(sorted(self.targets))}"
+                )
+            elif target.kind != check.kind:
+                problems.append(
+                    f"{where}.kind: a {check.kind!r} check needs a {check.kind!r} target, "
+                    f"but {check.target!r} is {target.kind!r}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def checks_of(self, kind: str) -> list[Any]:
+        return list(getattr(self.checks, kind))
+
+    def targets_with_checks(self, kind: str) -> list[str]:
+        return sorted({c.target for c in self.checks_of(kind)})
+
+
+def is_env_reference(value: str) -> bool:
+    return bool(re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value.strip()))

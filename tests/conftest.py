@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Airflow reads its home and settings when first imported: give the test session its own
+# throwaway home (SQLite metadata) before any test module imports Airflow, so tests never
+# touch a developer's `make demo` state.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="vigil-test-airflow-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
 
 from vigil.stack.postgres import LocalPostgres, free_port
 

@@ -7,6 +7,7 @@ tests) it reads the same `AIRFLOW_CONN_<ID>` environment variables Airflow reads
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -91,11 +92,16 @@ def env_connection(conn_id: str, environ: Mapping[str, str] | None = None) -> Co
 @dataclass
 class RunContext:
     spec: Spec
+    # By default, AIRFLOW_CONN_<ID> is read from `environ`, as Airflow's env backend does.
     connection: Callable[[str], ConnectionInfo] = env_connection
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     run_id: str = "manual"
     cadence: str = "manual"
     _secrets: set[str] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.connection is env_connection:
+            self.connection = functools.partial(env_connection, environ=self.environ)
 
     def resolve(self, value: str, secret: bool = False) -> str:
         """Expand `${VAR}` and `${VAR:-default}`; a missing variable is a ConfigError.

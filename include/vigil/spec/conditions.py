@@ -16,11 +16,14 @@ from pydantic_core import core_schema
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "contains", "matches", "exists")
 _MISSING = object()
+# Symbol operators need no spaces around them ("code>=200"); word operators do.
 _SYNTAX = re.compile(
-    r"^\s*(?P<path>[A-Za-z0-9_$][\w.\-\[\]$]*)\s+(?P<op>==|!=|<=|>=|<|>|contains|matches|exists)"
-    r"(?:\s+(?P<value>.+?))?\s*$"
+    r"^\s*(?P<path>[A-Za-z0-9_$][\w.\-\[\]$]*?)"
+    r"(?:\s*(?P<sym>==|!=|<=|>=|<|>)|\s+(?P<word>contains|matches|exists)(?=\s|$))"
+    r"(?:\s*(?P<value>.+?))?\s*$"
 )
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PATH = re.compile(r"^(\$\.?)?([\w\-]+|\[\d+\])(\.[\w\-]+|\[\d+\])*$")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,12 @@ class Condition:
                 f"cannot parse condition {text!r}; expected '<path> <operator> <value>' "
                 f"with an operator among {', '.join(OPERATORS)}, e.g. 'status == \"ok\"'"
             )
-        op, raw = match["op"], match["value"]
+        op, raw = match["sym"] or match["word"], match["value"]
+        if not _PATH.match(match["path"]):
+            raise ValueError(
+                f"condition {text!r}: cannot read the path {match['path']!r}; write keys "
+                "separated by dots and list indexes in brackets, e.g. 'items[0].status'"
+            )
         if op == "exists":
             if raw is not None:
                 raise ValueError(f"condition {text!r}: 'exists' takes no value")
@@ -56,8 +64,8 @@ class Condition:
             try:
                 re.compile(str(value))
             except re.error as exc:
-                raise ValueError(f"condition {text!r}: invalid regular expression: {exc}")
-        if op in ("<", "<=", ">", ">=") and not isinstance(value, int | float):
+                raise ValueError(f"condition {text!r}: invalid regular expression: {exc}") from None
+        if op in ("<", "<=", ">", ">=") and not _is_number(value):
             raise ValueError(f"condition {text!r}: {op!r} compares numbers, got {raw!r}")
         return cls(match["path"], op, value)
 
@@ -99,26 +107,49 @@ def _validate(value: Any) -> Condition:
 
 
 def _parse_value(raw: str) -> Any:
-    """JSON when it is JSON (numbers, quoted strings, true/false/null), else a bare word."""
+    """JSON when it is JSON (numbers, quoted strings, true/false/null), else a bare word.
+
+    A quoted string that is not valid JSON (a regex such as "^\\d+", or 'single quotes')
+    keeps its content without the quotes.
+    """
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+            return raw[1:-1]
         return raw
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    # true == 1 in Python; in a JSON document a boolean and a number are different things.
+    if isinstance(actual, bool) != isinstance(expected, bool):
+        return False
+    return bool(actual == expected)
 
 
 def _compare(op: str, actual: Any, expected: Any) -> bool:
     if op == "==":
-        return bool(actual == expected)
+        return _equal(actual, expected)
     if op == "!=":
-        return bool(actual != expected)
+        return not _equal(actual, expected)
     if op == "contains":
         return expected in actual if isinstance(actual, list | str | dict) else False
     if op == "matches":
         return re.search(str(expected), str(actual)) is not None
-    if isinstance(actual, bool) or not isinstance(actual, int | float):
+    if not _is_number(actual):
         return False
-    return {"<": actual < expected, "<=": actual <= expected, ">": actual > expected,
-            ">=": actual >= expected}[op]
+    return bool(
+        {
+            "<": actual < expected,
+            "<=": actual <= expected,
+            ">": actual > expected,
+            ">=": actual >= expected,
+        }[op]
+    )
 
 
 def lookup(document: Any, path: str) -> Any:

@@ -7,18 +7,26 @@ ignored setting. Secrets never appear literally: fields that may carry them acce
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from vigil.result import Severity
 from vigil.spec.conditions import Condition
-from vigil.spec.secrets import reject_literal_secret_in_header, reject_literal_secret_in_url
+from vigil.spec.errors import did_you_mean, format_path
+from vigil.spec.references import SpecReferenceError, reference_problems
+from vigil.spec.secrets import (
+    ENV_REF,
+    reject_literal_secret_in_header,
+    reject_literal_secret_in_url,
+)
+from vigil.spec.validators import check_address, check_cron, check_http_url
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
 KINDS = ("health",)  # data quality, scenarios and probes join as their sections land
 CADENCES = ("daily", "weekly", "monthly")
 
@@ -39,11 +47,15 @@ class TargetBase(Strict):
 
 class HttpTarget(TargetBase):
     kind: Literal["http"]
-    base_url: str = Field(pattern=r"^https?://")
+    # An http(s) URL or an environment reference: "${ORDERS_URL:-http://127.0.0.1:18081}".
+    base_url: str
     headers: dict[str, str] = Field(default_factory=dict)
     verify_tls: bool = True
 
-    _url = field_validator("base_url")(reject_literal_secret_in_url)
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return reject_literal_secret_in_url(check_http_url(url))
 
     @field_validator("headers")
     @classmethod
@@ -60,8 +72,11 @@ class PostgresTarget(TargetBase):
 
 class TcpTarget(TargetBase):
     kind: Literal["tcp"]
-    host: str
-    port: int = Field(ge=1, le=65535)
+    # "host:port", or a reference such as "${CACHE_ADDR:-127.0.0.1:6379}"; resolve it with
+    # RunContext.resolve, then split it with vigil.spec.validators.split_address.
+    address: str
+
+    _address = field_validator("address")(check_address)
 
 
 class ContainerTarget(TargetBase):
@@ -70,10 +85,16 @@ class ContainerTarget(TargetBase):
     # Docker Engine API address; the default is the local socket.
     docker_url: str = "unix:///var/run/docker.sock"
 
+    _url = field_validator("docker_url")(reject_literal_secret_in_url)
+
 
 Target = Annotated[
     HttpTarget | PostgresTarget | TcpTarget | ContainerTarget, Field(discriminator="kind")
 ]
+TARGET_KINDS: tuple[str, ...] = tuple(
+    get_args(cls.model_fields["kind"].annotation)[0]
+    for cls in (HttpTarget, PostgresTarget, TcpTarget, ContainerTarget)
+)
 
 
 # --- health checks ---------------------------------------------------------------------
@@ -93,7 +114,7 @@ class HttpCheck(CheckBase):
     path: str = "/"
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
-    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    expect_status: list[HttpStatus] = Field(default_factory=lambda: [200], min_length=1)
     latency_budget_ms: float | None = Field(default=None, gt=0)
     # Conditions on the JSON body, parsed when the spec loads: "status == ok".
     conditions: list[Condition] = Field(default_factory=list)
@@ -112,9 +133,11 @@ class HttpCheck(CheckBase):
     @field_validator("path")
     @classmethod
     def _path_is_relative(cls, path: str) -> str:
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
-        return path
+        if not path.startswith(("/", "${")):
+            raise ValueError(
+                f"path must start with '/' (or be a '${{VAR}}' reference), got {path!r}"
+            )
+        return reject_literal_secret_in_url(path)
 
 
 class PostgresCheck(CheckBase):
@@ -148,15 +171,14 @@ class Checks(Strict):
 
 # --- schedules ----------------------------------------------------------------------
 
-CRON_FIELD = r"[0-9A-Za-z*/,\-?LW#]+"
-CRON_PATTERN = rf"^(@(daily|weekly|monthly|hourly)|{CRON_FIELD}( {CRON_FIELD}){{4}})$"
-
 
 class Cadence(Strict):
-    cron: str = Field(pattern=CRON_PATTERN)
+    cron: str
     enabled: bool = True
     # Which check kinds this cadence runs; None means every kind the spec declares.
     kinds: list[Literal["health"]] | None = None
+
+    _cron = field_validator("cron")(check_cron)
 
 
 def _cadence(cron: str) -> Any:
@@ -190,6 +212,12 @@ class Spec(Strict):
     checks: Checks = Field(default_factory=Checks)
     schedules: Schedules = Field(default_factory=Schedules)
     tags: list[str] = Field(default_factory=list)
+    # The file this spec was loaded from (set by the loader): tasks reload it at run time.
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     @field_validator("timezone")
     @classmethod
@@ -197,37 +225,19 @@ class Spec(Strict):
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {tz!r}; use an IANA name such as 'Europe/Paris'")
+            guess = did_you_mean(tz, available_timezones()) or "e.g. 'Europe/Paris'"
+            raise ValueError(f"unknown timezone {tz!r}; use an IANA name ({guess})") from None
         return tz
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Spec:
-        problems: list[str] = []
-        for name, target in self.targets.items():
-            for dep in target.depends_on:
-                if dep not in self.targets:
-                    problems.append(f"targets.{name}.depends_on: unknown target {dep!r}")
-                elif dep == name:
-                    problems.append(f"targets.{name}.depends_on: a target cannot depend on itself")
-        seen: set[str] = set()
-        for i, check in enumerate(self.checks.health):
-            where = f"checks.health.{i}"
-            if check.id in seen:
-                problems.append(f"{where}.id: duplicate check id {check.id!r}")
-            seen.add(check.id)
-            target = self.targets.get(check.target)
-            if target is None:
-                problems.append(
-                    f"{where}.target: unknown target {check.target!r}; "
-                    f"declared: {', '.join(sorted(self.targets))}"
-                )
-            elif target.kind != check.kind:
-                problems.append(
-                    f"{where}.kind: a {check.kind!r} check needs a {check.kind!r} target, "
-                    f"but {check.target!r} is {target.kind!r}"
-                )
+        # The loader runs the same pass on the raw YAML to place each problem on its line;
+        # this keeps a directly constructed Spec from holding dangling references.
+        problems = reference_problems(self.targets, self.checks, TARGET_KINDS)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise SpecReferenceError(
+                "; ".join(f"{format_path(p.loc)}: {p.message}" for p in problems)
+            )
         return self
 
     def checks_of(self, kind: str) -> list[Any]:
@@ -236,6 +246,10 @@ class Spec(Strict):
     def targets_with_checks(self, kind: str) -> list[str]:
         return sorted({c.target for c in self.checks_of(kind)})
 
+    def checks_of_target(self, kind: str, target: str) -> list[Any]:
+        return [c for c in self.checks_of(kind) if c.target == target]
+
 
 def is_env_reference(value: str) -> bool:
-    return bool(re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value.strip()))
+    """The whole value is one `${VAR}` or `${VAR:-default}` reference."""
+    return ENV_REF.fullmatch(value.strip()) is not None

@@ -40,9 +40,11 @@ def find_bindir() -> Path:
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
     try:
-        import pgserver  # type: ignore[import-untyped]
-    except ImportError:
-        raise PostgresError("no PostgreSQL server binaries found and the pgserver wheel is missing")
+        import pgserver
+    except ImportError as exc:
+        raise PostgresError(
+            "no PostgreSQL server binaries found and the pgserver wheel is missing"
+        ) from exc
     return Path(pgserver.__file__).parent / "pginstall" / "bin"
 
 
@@ -75,17 +77,47 @@ class LocalPostgres:
         self.datadir.mkdir(parents=True, exist_ok=True)
         run_as = _service_user(self.datadir)
         if not (self.datadir / "PG_VERSION").exists():
-            _run(run_as, [str(bindir / "initdb"), "-D", str(self.datadir), "-U", self.user,
-                          "--auth=trust", "--encoding=UTF8", "--no-sync"])
+            _run(
+                run_as,
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    self.user,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+            )
         log = log or self.datadir / "server.log"
         log.touch()
         _chown(log)
         options = " ".join(
-            ["-c listen_addresses=127.0.0.1", f"-p {self.port}", f"-k {self.datadir}",
-             "-c max_connections=200"] + [f"-c {s}" for s in FAST_SETTINGS]
+            [
+                "-c listen_addresses=127.0.0.1",
+                f"-p {self.port}",
+                f"-k {self.datadir}",
+                "-c max_connections=200",
+            ]
+            + [f"-c {s}" for s in FAST_SETTINGS]
         )
-        _run(run_as, [str(bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(log),
-                      "-o", options, "-w", "-t", "60", "start"])
+        _run(
+            run_as,
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )
         self._wait_ready(timeout=30)
         return self
 
@@ -94,9 +126,13 @@ class LocalPostgres:
             return
         bindir = find_bindir()
         subprocess.run(
-            _as_user(_service_user(self.datadir),
-                     [str(bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
-            check=False, capture_output=True, timeout=60,
+            _as_user(
+                _service_user(self.datadir),
+                [str(bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"],
+            ),
+            check=False,
+            capture_output=True,
+            timeout=60,
         )
 
     def create_database(self, name: str) -> None:
@@ -134,8 +170,18 @@ def _service_user(datadir: Path) -> str | None:
     try:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        SERVICE_USER], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
     _chown(datadir)
     # The service user must be able to reach the data directory through its parents.
     for parent in datadir.resolve().parents:
@@ -157,5 +203,7 @@ def _as_user(user: str | None, argv: list[str]) -> list[str]:
 def _run(user: str | None, argv: list[str]) -> None:
     result = subprocess.run(_as_user(user, argv), capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise PostgresError(f"{Path(argv[0]).name} failed ({result.returncode}): "
-                            f"{result.stderr.strip() or result.stdout.strip()}")
+        raise PostgresError(
+            f"{Path(argv[0]).name} failed ({result.returncode}): "
+            f"{result.stderr.strip() or result.stdout.strip()}"
+        )

@@ -1,0 +1,1 @@
+"""The Airflow seam: the only place in `vigil` that imports Airflow."""

@@ -1,0 +1,105 @@
+"""Task callables: thin wrappers that map `vigil.pipeline` outcomes to Airflow states.
+
+A data failure (a check that ran and found a problem) fails the task without retry; an
+error (a target unreachable, a timeout, the results store down) may be transient and is
+retried with backoff. `retry_policy()` tells Airflow which is which.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+log = logging.getLogger("vigil")
+
+
+class ChecksFailed(AirflowFailException):
+    """Critical checks ran and failed: the data or the system is wrong. Retrying won't help."""
+
+
+class ChecksErrored(Exception):
+    """Critical checks could not complete (unreachable, timed out): possibly transient."""
+
+
+def retry_policy() -> Any:
+    from airflow.sdk.definitions.retry_policy import (
+        ExceptionRetryPolicy,
+        RetryAction,
+        RetryRule,
+    )
+
+    return ExceptionRetryPolicy(
+        rules=[
+            RetryRule(exception=ChecksErrored, action=RetryAction.RETRY,
+                      reason="a target could not be reached; it may be transient"),
+        ],
+        default=RetryAction.DEFAULT,
+    )
+
+
+def _setup(spec_path: str, cadence: str, context: Any) -> tuple[Any, ...]:
+    from vigil.airflow.connections import airflow_connection
+    from vigil.context import RunContext
+    from vigil.pipeline import Selection, declared_kinds
+    from vigil.results.store import ResultStore, RunRef
+    from vigil.spec import load_spec
+
+    spec = load_spec(Path(spec_path))
+    dag_run = context["dag_run"]
+    run = RunRef(spec.environment, cadence, dag_run.dag_id, dag_run.run_id)
+    ctx = RunContext(spec, connection=airflow_connection, run_id=run.run_id, cadence=cadence)
+    store = ResultStore.from_connection(airflow_connection(spec.results_conn_id))
+    cadence_kinds = getattr(spec.schedules, cadence).kinds or declared_kinds(spec)
+    params = dict(context.get("params") or {})
+    selection = Selection.from_params(spec, cadence_kinds, params)
+    store.start_run(run, params=params, dry_run=selection.dry_run)
+    return spec, run, ctx, store, selection
+
+
+def run_target_checks(spec_path: str, cadence: str, kind: str, target: str, **context: Any) -> dict[str, Any]:
+    """Run one target's checks of one kind; fail on critical problems, skip when gated."""
+    from vigil.checks.table import format_table
+    from vigil.pipeline import run_target
+
+    _spec, run, ctx, store, selection = _setup(spec_path, cadence, context)
+    outcome = run_target(ctx, kind, target, store, run, selection)
+    if outcome.results:
+        log.info("%s checks of %s:\n%s", kind, target, format_table(outcome.results))
+    if outcome.skipped_reason:
+        raise AirflowSkipException(f"{kind} checks of {target} skipped: {outcome.skipped_reason}")
+    summary = {r.check_id: r.status.value for r in outcome.results}
+    if outcome.errored:
+        names = ", ".join(r.check_id for r in outcome.errored)
+        raise ChecksErrored(f"{len(outcome.errored)} critical check(s) errored: {names}; "
+                            f"first: {outcome.errored[0].message}")
+    if outcome.failed:
+        names = ", ".join(r.check_id for r in outcome.failed)
+        raise ChecksFailed(f"{len(outcome.failed)} critical check(s) failed: {names}; "
+                           f"first: {outcome.failed[0].message}")
+    return summary
+
+
+def summarize(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:
+    """Record the run's end and outcome; fail the DAG run when a critical check did not pass."""
+    from vigil.checks.table import format_table
+
+    _spec, run, _ctx, store, selection = _setup(spec_path, cadence, context)
+    results = store.run_results(run)
+    summary = store.finish_run(run)
+    log.info("run %s of %s (%s):\n%s", run.run_id, run.environment, cadence, format_table(results))
+    if selection.dry_run:
+        log.info("dry run: results recorded, no notification will be sent")
+    problems = [r for r in results if r.blocks_run]
+    if problems:
+        names = ", ".join(f"{r.check_id} ({r.status.value})" for r in problems[:10])
+        more = f" and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise ChecksFailed(f"{len(problems)} critical check(s) did not pass: {names}{more}. "
+                           "See each task's log for its table and evidence.")
+    return {"state": summary.state.value, "total": summary.total}
+
+
+RETRY_DELAY_CAP = timedelta(minutes=10)

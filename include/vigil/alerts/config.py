@@ -1,0 +1,192 @@
+"""Alert rules, routes and channels: the `alerts:` section of a spec.
+
+Four rule kinds, discriminated by `kind`; every model forbids unknown keys and is frozen.
+A rule fires for a *scope* (the run, a group, a check) and is then one alert, identified by
+its fingerprint (rule id + scope), until it resolves.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field, model_validator
+
+from vigil.alerts.channel_config import ChannelConfig, Strict
+from vigil.alerts.durations import Duration
+from vigil.alerts.windows import MaintenanceWindow
+from vigil.result import Severity
+
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Share = Annotated[float, Field(ge=0, lt=1)]
+GroupKey = Literal["check_id", "kind", "target", "severity"]
+DEFAULT_REPEAT = timedelta(hours=24)
+
+
+class Select(Strict):
+    """Which results a rule looks at; empty lists mean all of them."""
+
+    kinds: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=list)
+    severity: Severity | None = None  # the checks' severity, not the alert's
+
+    def admits(self, kind: str, target: str, severity: Severity) -> bool:
+        return (
+            (not self.kinds or kind in self.kinds)
+            and (not self.targets or target in self.targets)
+            and (self.severity is None or severity is self.severity)
+        )
+
+
+class RuleBase(Strict):
+    id: Name
+    severity: Severity = Severity.WARNING
+    description: str = ""
+    select: Select = Field(default_factory=Select)
+    # Channel names; None: the alerts-level route for this rule's severity.
+    channels: list[str] | None = None
+    # While firing, say so again after this long without a successful notification.
+    repeat_interval: Duration = DEFAULT_REPEAT
+    # Breach this many evaluations in a row before firing (pending until then).
+    for_runs: int = Field(default=1, ge=1, le=100)
+
+
+class RunFailureRate(RuleBase):
+    kind: Literal["run_failure_rate"]
+    # Fires when (failed + error) / checks that ran, in this run, is above this share.
+    threshold: Share = 0.05
+
+
+class Window(Strict):
+    """The last N runs of the environment, the last T of time, or both (their overlap);
+    both are counted back from the evaluated run, so a re-evaluation sees the same window."""
+
+    last_runs: int | None = Field(default=None, ge=1, le=1000)
+    last: Duration | None = None
+
+    @model_validator(mode="after")
+    def _some_window(self) -> Window:
+        if self.last_runs is None and self.last is None:
+            raise ValueError("window needs last_runs (e.g. 10) and/or last (e.g. '7d')")
+        return self
+
+
+class WindowFailureRate(RuleBase):
+    kind: Literal["window_failure_rate"]
+    window: Window
+    # One alert per group: ["check_id"] per check, ["kind", "target"] per task, [] overall.
+    group_by: list[GroupKey] = Field(default_factory=lambda: list[GroupKey](["check_id"]))
+    threshold: Share = 0.2
+    # Results a group needs in the window before its rate counts (one failure of one is
+    # a 100% rate).
+    min_results: int = Field(default=3, ge=1)
+
+
+class ConsecutiveFailures(RuleBase):
+    kind: Literal["consecutive_failures"]
+    # Fires when a check failed or errored in its last `count` runs (skips do not count
+    # either way), resolves once it passed in its last `resolve_after` runs.
+    count: int = Field(default=3, ge=1, le=100)
+    resolve_after: int = Field(default=2, ge=1, le=100)
+
+
+class DurationRegression(RuleBase):
+    kind: Literal["duration_regression"]
+    # What is timed; a name in vigil.alerts.signals.SIGNALS.
+    subject: Literal["run", "task", "check"] = "run"
+    factor: float = Field(default=2.0, gt=1)
+    baseline_runs: int = Field(default=7, ge=1, le=100)
+    # Successful samples needed in the baseline before the rule may fire.
+    min_runs: int = Field(default=3, ge=1, le=100)
+    # Ignore regressions smaller than this in absolute terms (5 ms -> 11 ms is noise).
+    min_duration_ms: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _min_within_baseline(self) -> DurationRegression:
+        if self.min_runs > self.baseline_runs:
+            raise ValueError(
+                f"rule {self.id!r}: min_runs ({self.min_runs}) cannot exceed baseline_runs "
+                f"({self.baseline_runs})"
+            )
+        return self
+
+
+Rule = Annotated[
+    RunFailureRate | WindowFailureRate | ConsecutiveFailures | DurationRegression,
+    Field(discriminator="kind"),
+]
+RULE_MODELS = (RunFailureRate, WindowFailureRate, ConsecutiveFailures, DurationRegression)
+RULE_KINDS: tuple[str, ...] = tuple(
+    get_args(cls.model_fields["kind"].annotation)[0] for cls in RULE_MODELS
+)
+
+
+class Delivery(Strict):
+    """Retries of one digest to one channel: `attempts` tries, sleeping backoff_s, 2x, 4x...
+    between them, all within `max_total_s` (each attempt's timeout is cut to what is left)."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    backoff_s: float = Field(default=1.0, ge=0, le=60)
+    max_total_s: float = Field(default=10.0, gt=0, le=300)
+
+
+class AlertsConfig(Strict):
+    channels: dict[Name, ChannelConfig] = Field(default_factory=dict)
+    routes: dict[Severity, list[str]] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    silences: list[MaintenanceWindow] = Field(default_factory=list)
+    delivery: Delivery = Field(default_factory=Delivery)
+    # How many of the environment's newest runs streaks and baselines may look back over.
+    history_runs: int = Field(default=200, ge=1, le=5000)
+
+    @model_validator(mode="after")
+    def _references(self) -> AlertsConfig:
+        problems = _duplicate_ids(self.rules) + _unknown_channels(self)
+        problems += _windows_beyond_history(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def channels_for(self, rule: RuleBase) -> list[str]:
+        names = rule.channels if rule.channels is not None else self.routes.get(rule.severity, [])
+        return list(dict.fromkeys(names))
+
+    def rule(self, rule_id: str) -> RuleBase | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def _duplicate_ids(rules: Sequence[RuleBase]) -> list[str]:
+    counts = Counter(r.id for r in rules)
+    return [f"rules: id {rid!r} is used {n} times" for rid, n in counts.items() if n > 1]
+
+
+def _unknown_channels(config: AlertsConfig) -> list[str]:
+    known = sorted(config.channels)
+    hint = f"defined channels: {', '.join(known)}" if known else "no channels are defined"
+    problems = [
+        f"routes.{sev.value}: unknown channel {name!r} ({hint})"
+        for sev, names in config.routes.items()
+        for name in names
+        if name not in config.channels
+    ]
+    problems += [
+        f"rules[{rule.id}].channels: unknown channel {name!r} ({hint})"
+        for rule in config.rules
+        for name in rule.channels or []
+        if name not in config.channels
+    ]
+    return problems
+
+
+def _windows_beyond_history(config: AlertsConfig) -> list[str]:
+    return [
+        f"rules[{rule.id}].window.last_runs ({rule.window.last_runs}) is beyond history_runs "
+        f"({config.history_runs}); raise history_runs"
+        for rule in config.rules
+        if isinstance(rule, WindowFailureRate)
+        and rule.window.last_runs is not None
+        and rule.window.last_runs > config.history_runs
+    ]

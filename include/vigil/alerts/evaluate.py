@@ -1,0 +1,192 @@
+"""evaluate(): judge every rule for one run, move alert state, tell each channel once.
+
+1. Load the run and the history before it; every rule yields its findings.
+2. Fold alerts about a target whose health failed under that target's health alert.
+3. In one transaction holding the environment's lock: move each alert, queue the notices
+   its move owes, claim this run's queued notices.
+4. After commit: one digest per channel, delivered with bounded retries; outcomes recorded.
+
+A channel that fails is recorded as failed and never raises; the results store being
+unreachable does raise (StoreError): nothing can be judged without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vigil.alerts import outbox, state
+from vigil.alerts.access import connect_kwargs, open_store
+from vigil.alerts.channels import build_sender
+from vigil.alerts.config import AlertsConfig, WindowFailureRate
+from vigil.alerts.delivery import Sender
+from vigil.alerts.folding import fold
+from vigil.alerts.history import load_history
+from vigil.alerts.resolver import Resolver
+from vigil.alerts.rules import evaluate_rules
+from vigil.alerts.silences import active_silences, first_match
+from vigil.alerts.windows import matches
+from vigil.results import db
+from vigil.results.models import RunRef
+from vigil.results.store import ResultStore
+
+log = logging.getLogger(__name__)
+RUN_NOTIFICATIONS = """
+SELECT n.id, a.fingerprint, n.channel, n.kind, n.status, n.attempts, n.error
+FROM vigil.alert_notifications n JOIN vigil.alerts a ON a.id = n.alert
+WHERE n.run = %(run)s ORDER BY n.id
+"""
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    fingerprint: str
+    channel: str
+    kind: str  # firing | resolve | reminder
+    status: str  # sent | failed | silenced | dry_run | pending | sending
+    attempts: int
+    error: str
+
+
+@dataclass
+class EvaluationReport:
+    run: RunRef
+    evaluated_at: datetime
+    dry_run: bool
+    alerts: list[state.Outcome] = field(default_factory=list)
+    deliveries: list[outbox.Delivered] = field(default_factory=list)
+    notifications: list[NotificationRecord] = field(default_factory=list)  # this run's log
+    problems: list[str] = field(default_factory=list)
+
+    def changed(self, change: str) -> list[str]:
+        return [a.fingerprint for a in self.alerts if a.change == change]
+
+    @property
+    def firing(self) -> list[str]:
+        return [a.fingerprint for a in self.alerts if a.after == state.FIRING]
+
+    @property
+    def failed_deliveries(self) -> list[outbox.Delivered]:
+        return [d for d in self.deliveries if not d.ok]
+
+    def summary(self) -> str:
+        counts = {c: len(self.changed(c)) for c in ("fired", "resolved", "reminded")}
+        sent = sum(d.notices for d in self.deliveries if d.ok)
+        failed = ", ".join(f"{d.channel} ({d.error})" for d in self.failed_deliveries)
+        dry = " (dry run: nothing sent)" if self.dry_run else ""
+        return (
+            f"alerts for run {self.run}: {len(self.firing)} firing; {counts['fired']} fired, "
+            f"{counts['resolved']} resolved, {counts['reminded']} reminded; {sent} notice(s) "
+            f"delivered in {len([d for d in self.deliveries if d.ok])} digest(s)"
+            + (f"; failed: {failed}" if failed else "")
+            + dry
+        )
+
+
+def evaluate(
+    store_or_dsn: ResultStore | Mapping[str, Any] | str,
+    run: RunRef,
+    config: AlertsConfig,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    senders: Mapping[str, Sender] | None = None,
+    resolver: Resolver | None = None,
+) -> EvaluationReport:
+    """Evaluate `config`'s rules for `run` and notify. `senders` replaces the sender of
+    the channels it names (the Airflow seam passes them, or a `resolver` whose
+    `connection` is Airflow's). A run stored as a dry run is evaluated as one."""
+    now = _aware(now or datetime.now(UTC))
+    kwargs = connect_kwargs(open_store(store_or_dsn), f"evaluate alerts for run {run}")
+    history = load_history(kwargs, run, runs=config.history_runs, since=_longest(config))
+    current = history.current
+    report = EvaluationReport(run, now, dry_run or current.dry_run)
+    if history.truncated:
+        report.problems.append("history cut at the run cap: a time window may be short")
+    findings = evaluate_rules(config.rules, history)
+    folding = fold(findings, current)
+    windows = [w for w in config.silences if w.is_open(now)]
+    with db.transaction(kwargs, f"move alert state for run {run}") as cur:
+        silences = active_silences(cur, now)
+
+        def silenced_by(labels: dict[str, str]) -> str | None:
+            window = next((w for w in windows if matches(w.match, labels)), None)
+            if window is not None:
+                return f"maintenance window {window.name!r}"
+            silence = first_match(silences, labels)
+            return silence.describe() if silence else None
+
+        ctx = state.Context(
+            run.environment,
+            current.pk,
+            current.started_at,
+            now,
+            report.dry_run,
+            config,
+            folding,
+            silenced_by,
+        )
+        report.alerts = state.apply(cur, findings, ctx)
+        claimed = outbox.claim(cur, current.pk)
+    grouped = outbox.by_channel(claimed)
+    resolver = resolver or Resolver()
+    ready = _senders(config, senders or {}, resolver, sorted(grouped), report.problems)
+    results = outbox.send_all(grouped, ready, run, now, config.delivery, resolver.mask)
+    report.deliveries = outbox.finish(kwargs, run.environment, grouped, results, now)
+    report.notifications = _log_of(kwargs, current.pk, run)
+    log.info("%s", report.summary())
+    return report
+
+
+def _aware(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        raise ValueError(f"evaluate: now={now.isoformat()} needs a timezone (use UTC)")
+    return now
+
+
+def _longest(config: AlertsConfig) -> timedelta | None:
+    spans = [
+        r.window.last
+        for r in config.rules
+        if isinstance(r, WindowFailureRate) and r.window.last is not None
+    ]
+    return max(spans, default=None)
+
+
+def _senders(
+    config: AlertsConfig,
+    given: Mapping[str, Sender],
+    resolver: Resolver,
+    channels: list[str],
+    problems: list[str],
+) -> dict[str, Sender | str]:
+    """A ready sender, or the problem that stops it, for each channel with notices."""
+    ready: dict[str, Sender | str] = {}
+    for name in channels:
+        if name in given:
+            ready[name] = given[name]
+            continue
+        channel = config.channels.get(name)
+        if channel is None:
+            ready[name] = f"channel {name!r} is no longer configured"
+            problems.append(ready[name])  # type: ignore[arg-type]
+            continue
+        sender = build_sender(name, channel, resolver)
+        issues = sender.validate(channel)
+        ready[name] = "; ".join(issues) if issues else sender
+        problems.extend(issues)
+    return ready
+
+
+def _log_of(kwargs: Mapping[str, Any], run_pk: int, run: RunRef) -> list[NotificationRecord]:
+    with db.transaction(kwargs, f"read the notification log of run {run}", readonly=True) as cur:
+        cur.execute(RUN_NOTIFICATIONS, {"run": run_pk})
+        return [
+            NotificationRecord(
+                r["fingerprint"], r["channel"], r["kind"], r["status"], r["attempts"], r["error"]
+            )
+            for r in cur.fetchall()
+        ]

@@ -1,0 +1,146 @@
+"""The notification outbox: claim a run's queued notices, send one digest per channel,
+record each outcome.
+
+Claiming happens in the evaluation's locked transaction (pending -> sending in one
+UPDATE), so two evaluations never hold one row; sending happens after commit, with no
+lock held during network I/O. A sender that dies mid-send leaves rows in `sending`; after
+sql.CLAIM_LEASE_S a later evaluation of the run may claim them again (at-least-once only
+in that crash case).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from vigil.alerts import sql
+from vigil.alerts.config import Delivery
+from vigil.alerts.delivery import DeliveryResult, Sender, deliver
+from vigil.alerts.digest import SECTIONS, Digest, Notice
+from vigil.results import db
+from vigil.results.models import RunRef
+
+log = logging.getLogger(__name__)
+_ORDER = {kind: i for i, (kind, _) in enumerate(SECTIONS)}
+MAX_PARALLEL = 8
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    alert: int
+    channel: str
+    kind: str
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delivered:
+    channel: str
+    notices: int
+    ok: bool
+    attempts: int
+    error: str
+
+
+def claim(cur: Any, run_pk: int) -> list[Claimed]:
+    cur.execute(sql.CLAIM, {"run": run_pk, "lease": sql.CLAIM_LEASE_S})
+    return [
+        Claimed(r["id"], r["alert"], r["channel"], r["kind"], r["content"]) for r in cur.fetchall()
+    ]
+
+
+def by_channel(claimed: list[Claimed]) -> dict[str, list[Claimed]]:
+    grouped: dict[str, list[Claimed]] = {}
+    for row in claimed:
+        grouped.setdefault(row.channel, []).append(row)
+    for rows in grouped.values():
+        rows.sort(
+            key=lambda r: (
+                _ORDER[r.kind],
+                r.content["severity"] != "critical",
+                r.content["fingerprint"],
+            )
+        )
+    return grouped
+
+
+def to_digest(channel: str, rows: list[Claimed], run: RunRef, now: datetime) -> Digest:
+    notices = [Notice(r.kind, r.content) for r in rows]
+    return Digest(run.environment, run, channel, notices, now)
+
+
+def send_all(
+    grouped: dict[str, list[Claimed]],
+    senders: Mapping[str, Sender | str],
+    run: RunRef,
+    now: datetime,
+    policy: Delivery,
+    mask: Callable[[str], str],
+) -> dict[str, DeliveryResult]:
+    """One digest per channel, channels in parallel; a sender given as a string is a
+    problem that stopped it being built (recorded as the failure)."""
+
+    def one(channel: str) -> DeliveryResult:
+        sender = senders.get(channel)
+        if sender is None:
+            return DeliveryResult(False, f"channel {channel!r} is not configured", False, 0)
+        if isinstance(sender, str):
+            return DeliveryResult(False, mask(sender), False, 0)
+        digest = to_digest(channel, grouped[channel], run, now)
+        return deliver(sender, digest, policy, mask=mask)
+
+    channels = sorted(grouped)
+    if not channels:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(channels))) as pool:
+        results = dict(zip(channels, pool.map(one, channels), strict=True))
+    for channel, result in results.items():
+        if not result.ok:
+            log.warning(
+                "alerts: channel %s failed after %d attempt(s): %s",
+                channel,
+                result.attempts,
+                result.error,
+            )
+    return results
+
+
+def finish(
+    kwargs: Mapping[str, Any],
+    environment: str,
+    grouped: dict[str, list[Claimed]],
+    results: dict[str, DeliveryResult],
+    now: datetime,
+) -> list[Delivered]:
+    """Record every claimed row's outcome, and when channels last accepted each alert."""
+    delivered = []
+    notified: set[int] = set()
+    with db.transaction(kwargs, "record alert deliveries") as cur:
+        # The same lock as the state move: taking notification rows then alert rows here,
+        # against alert rows then notification rows there, would otherwise deadlock.
+        cur.execute(sql.LOCK_ENVIRONMENT, (sql.LOCK_CLASS, environment))
+        for channel, rows in sorted(grouped.items()):
+            result = results[channel]
+            status = "sent" if result.ok else "failed"
+            cur.execute(
+                sql.FINISH,
+                {
+                    "status": status,
+                    "attempts": result.attempts,
+                    "error": result.error,
+                    "ids": [r.id for r in rows],
+                },
+            )
+            if result.ok:
+                notified.update(r.alert for r in rows if r.kind != "resolve")
+            delivered.append(
+                Delivered(channel, len(rows), result.ok, result.attempts, result.error)
+            )
+        if notified:
+            cur.execute(sql.MARK_NOTIFIED, {"now": now, "ids": sorted(notified)})
+    return delivered

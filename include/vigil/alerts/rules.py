@@ -1,0 +1,245 @@
+"""Rules read the history and say, per scope, whether they are breached this run.
+
+A Finding is one rule's verdict on one scope it could judge in this run: `breaching`
+(the condition holds) and `recovered` (a firing alert may resolve). For most rules the two
+are opposites; a streak rule resolves only after enough passes, so it says both.
+Scopes a rule cannot judge this run (a check that did not run) yield no Finding, and
+their alerts stay as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil.alerts.config import (
+    ConsecutiveFailures,
+    DurationRegression,
+    RuleBase,
+    RunFailureRate,
+    WindowFailureRate,
+)
+from vigil.alerts.history import History, Row
+from vigil.alerts.signals import SIGNALS
+
+MAX_NAMES = 5  # checks named in one title; the rest are counted
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: RuleBase
+    scope: dict[str, str]
+    breaching: bool
+    recovered: bool
+    title: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None  # the target the scope is about, for folding and silences
+    kind: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule.id, self.scope)
+
+    def labels(self, environment: str) -> dict[str, str]:
+        labels = {
+            "environment": environment,
+            "rule": self.rule.id,
+            "fingerprint": self.fingerprint,
+            "severity": self.rule.severity.value,
+        }
+        labels.update({k: v for k, v in (("target", self.target), ("kind", self.kind)) if v})
+        labels.update(self.scope)
+        return labels
+
+
+def fingerprint(rule_id: str, scope: dict[str, str]) -> str:
+    """Readable and stable: "api-streak/check_id=api_up"; hashed when scope values are long."""
+    parts = ",".join(f"{k}={scope[k]}" for k in sorted(scope))
+    text = f"{rule_id}/{parts}" if parts else rule_id
+    if len(text) <= 200:
+        return text
+    digest = hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{rule_id}/{digest}"
+
+
+def evaluate_rules(rules: Iterable[RuleBase], history: History) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in rules:
+        findings.extend(EVALUATORS[type(rule)](rule, history))
+    return findings
+
+
+def _names(rows: list[Row]) -> str:
+    ids = sorted(r.check_id for r in rows)
+    more = f" and {len(ids) - MAX_NAMES} more" if len(ids) > MAX_NAMES else ""
+    return ", ".join(ids[:MAX_NAMES]) + more
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%".replace(".0%", "%")
+
+
+def run_failure_rate(rule: Any, history: History) -> list[Finding]:
+    assert isinstance(rule, RunFailureRate)
+    run = history.current
+    rows = [r for r in run.rows() if r.ran and rule.select.admits(r.kind, r.target, r.severity)]
+    if not rows:
+        return []
+    problems = [r for r in rows if r.is_problem]
+    rate = len(problems) / len(rows)
+    breaching = rate > rule.threshold
+    title = (
+        f"{_pct(rate)} of checks failed in run {run.ref.run_id} ({len(problems)} of "
+        f"{len(rows)}, threshold {_pct(rule.threshold)})"
+        + (f": {_names(problems)}" if problems else "")
+    )
+    detail = {
+        "rate": rate,
+        "threshold": rule.threshold,
+        "problems": len(problems),
+        "total": len(rows),
+        "checks": sorted(r.check_id for r in problems),
+    }
+    return [Finding(rule, {}, breaching, not breaching, title, detail)]
+
+
+def window_failure_rate(rule: Any, history: History) -> list[Finding]:
+    assert isinstance(rule, WindowFailureRate)
+    runs = history.window(rule.window.last_runs, rule.window.last)
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for run in runs:
+        for row in run.rows():
+            if row.ran and rule.select.admits(row.kind, row.target, row.severity):
+                key = tuple(str(getattr(row, k)) for k in rule.group_by)
+                groups.setdefault(key, []).append(row)
+    findings = []
+    for key, rows in sorted(groups.items()):
+        if len(rows) < rule.min_results:
+            continue
+        scope: dict[str, str] = dict(zip(rule.group_by, key, strict=True))
+        problems = [r for r in rows if r.is_problem]
+        rate = len(problems) / len(rows)
+        breaching = rate > rule.threshold
+        what = ", ".join(f"{k} {v}" for k, v in scope.items()) or "all checks"
+        title = (
+            f"{what}: {_pct(rate)} failed over {_describe_window(rule, len(runs))} "
+            f"({len(problems)} of {len(rows)} results, threshold {_pct(rule.threshold)})"
+        )
+        detail = {
+            "rate": rate,
+            "threshold": rule.threshold,
+            "problems": len(problems),
+            "total": len(rows),
+            "runs": len(runs),
+        }
+        target, kind = _common(rows, "target"), _common(rows, "kind")
+        findings.append(Finding(rule, scope, breaching, not breaching, title, detail, target, kind))
+    return findings
+
+
+def _describe_window(rule: WindowFailureRate, runs: int) -> str:
+    from vigil.alerts.durations import format_duration
+
+    parts = []
+    if rule.window.last_runs is not None:
+        parts.append(f"the last {rule.window.last_runs} runs")
+    if rule.window.last is not None:
+        parts.append(f"the last {format_duration(rule.window.last)}")
+    return " within ".join(parts) + f" ({runs} runs)"
+
+
+def _common(rows: list[Row], attr: str) -> str | None:
+    values = {getattr(r, attr) for r in rows}
+    return values.pop() if len(values) == 1 else None
+
+
+def consecutive_failures(rule: Any, history: History) -> list[Finding]:
+    assert isinstance(rule, ConsecutiveFailures)
+    findings = []
+    for row in history.current.rows():
+        if not row.ran or not rule.select.admits(row.kind, row.target, row.severity):
+            continue
+        results = history.results_of(row.check_id)
+        streak = next((i for i, r in enumerate(results) if not r.is_problem), len(results))
+        passes = next((i for i, r in enumerate(results) if r.is_problem), len(results))
+        breaching = streak >= rule.count
+        recovered = passes >= rule.resolve_after
+        title = (
+            f"{row.check_id} ({row.kind} on {row.target}) failed {streak} runs in a row: "
+            f"{row.message}"
+            if row.is_problem
+            else f"{row.check_id} ({row.kind} on {row.target}) passed {passes} runs in a row"
+        )
+        detail = {
+            "streak": streak,
+            "passes": passes,
+            "count": rule.count,
+            "resolve_after": rule.resolve_after,
+            "status": row.status.value,
+            "message": row.message,
+        }
+        findings.append(
+            Finding(
+                rule,
+                {"check_id": row.check_id},
+                breaching,
+                recovered,
+                title,
+                detail,
+                row.target,
+                row.kind,
+            )
+        )
+    return findings
+
+
+def duration_regression(rule: Any, history: History) -> list[Finding]:
+    assert isinstance(rule, DurationRegression)
+    findings = []
+    for series in SIGNALS[rule.subject].series(history, rule.select):
+        baseline = series.baseline[: rule.baseline_runs]
+        if len(baseline) < rule.min_runs:
+            continue
+        median = statistics.median(baseline)
+        limit = rule.factor * median
+        breaching = series.current > limit and series.current >= rule.min_duration_ms
+        ratio = round(series.current / median, 2) if median else None  # JSON has no inf
+        times = f"{ratio:.1f}x" if ratio is not None else "above"
+        title = (
+            f"{series.label} took {series.current:.0f} {series.unit}, {times} the median "
+            f"{median:.0f} {series.unit} of the last {len(baseline)} successful runs "
+            f"(limit {rule.factor:g}x)"
+        )
+        detail = {
+            "current": series.current,
+            "median": median,
+            "factor": rule.factor,
+            "ratio": ratio,
+            "baseline": baseline,
+            "unit": series.unit,
+        }
+        findings.append(
+            Finding(
+                rule,
+                series.scope,
+                breaching,
+                not breaching,
+                title,
+                detail,
+                series.target,
+                series.kind,
+            )
+        )
+    return findings
+
+
+EVALUATORS: dict[type, Callable[[Any, History], list[Finding]]] = {
+    RunFailureRate: run_failure_rate,
+    WindowFailureRate: window_failure_rate,
+    ConsecutiveFailures: consecutive_failures,
+    DurationRegression: duration_regression,
+}

@@ -1,0 +1,127 @@
+"""What every health-check runner shares: timing, masking, and building the CheckResult.
+
+A runner's contract is that nothing escapes it: `guarded` turns a configuration problem
+(missing `${VAR}`, unknown connection) and any unexpected exception into an `error`
+result that says why, so a broken check can never read as a pass or crash its task.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from vigil.context import ConfigError, RunContext
+from vigil.result import CheckResult, Status
+
+KIND = "health"
+T = TypeVar("T")
+
+
+class Timer:
+    """Wall-clock start (for the record) and a monotonic clock (for durations)."""
+
+    def __init__(self) -> None:
+        self.started_at = datetime.now(UTC)
+        self._t0 = time.perf_counter()
+
+    def ms(self) -> float:
+        return round((time.perf_counter() - self._t0) * 1000, 3)
+
+
+def build(
+    check: Any,
+    ctx: RunContext,
+    check_type: str,
+    timer: Timer,
+    status: Status,
+    message: str,
+    *,
+    observed: Any = None,
+    expected: Any = None,
+    details: dict[str, Any] | None = None,
+) -> CheckResult:
+    """The CheckResult of `check`, with every string masked against the run's secrets."""
+    evidence = {"check_type": check_type, **(details or {})}
+    return CheckResult(
+        check_id=check.id,
+        kind=KIND,
+        target=check.target,
+        status=status,
+        severity=check.severity,
+        started_at=timer.started_at,
+        duration_ms=timer.ms(),
+        observed=masked(observed, ctx),
+        expected=masked(expected, ctx),
+        message=one_line(ctx.mask(message)),
+        details=masked(evidence, ctx),
+    )
+
+
+def error(
+    check: Any,
+    ctx: RunContext,
+    check_type: str,
+    timer: Timer,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> CheckResult:
+    return build(check, ctx, check_type, timer, Status.ERROR, message, details=details)
+
+
+def guarded(
+    check: Any,
+    ctx: RunContext,
+    check_type: str,
+    probe: Callable[[Any, RunContext, Timer], CheckResult],
+) -> list[CheckResult]:
+    """Run `probe`; a configuration problem or any exception becomes an `error` result."""
+    timer = Timer()
+    try:
+        return [probe(check, ctx, timer)]
+    except ConfigError as exc:
+        return [error(check, ctx, check_type, timer, f"configuration problem: {exc}")]
+    except Exception as exc:  # a runner never lets an exception escape
+        reason = f"unexpected {type(exc).__name__} in the {check_type} check: {exc}"
+        return [error(check, ctx, check_type, timer, reason)]
+
+
+def target_of(check: Any, ctx: RunContext, expected: type[T]) -> T:
+    """The check's target, which must exist and be of the kind this runner handles."""
+    target = ctx.spec.targets.get(check.target)
+    if target is None:
+        known = ", ".join(sorted(ctx.spec.targets)) or "none"
+        raise ConfigError(f"unknown target {check.target!r} (declared: {known})")
+    if not isinstance(target, expected):
+        raise ConfigError(
+            f"target {check.target!r} is a {getattr(target, 'kind', '?')!r} target, "
+            f"a {check.kind!r} check needs a {check.kind!r} target"
+        )
+    return target
+
+
+def masked(value: Any, ctx: RunContext) -> Any:
+    """`value` with every string passed through `ctx.mask`, recursively."""
+    if isinstance(value, str):
+        return ctx.mask(value)
+    if isinstance(value, dict):
+        return {k: masked(v, ctx) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v, ctx) for v in value]
+    return value
+
+
+def one_line(text: str) -> str:
+    """Collapse newlines and runs of spaces: driver errors span lines, messages must not."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def hide(text: str, secret: str) -> str:
+    """Replace a secret that did not come through `ctx.resolve` (a connection password)."""
+    return text.replace(secret, "***") if len(secret) >= 4 else text
+
+
+def fmt_ms(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"

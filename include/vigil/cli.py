@@ -1,0 +1,106 @@
+"""`vigil` command line: one subcommand per function, added to one argparse parser.
+
+    vigil check-spec include/specs/demo.yaml      # or a directory of specs
+
+A new subcommand is a `_add_<name>(subparsers)` that sets `func` and a `_cmd_<name>(args)`
+returning the exit code; `build_parser` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from vigil.spec import Spec, load_files, spec_files
+from vigil.spec.errors import Problem
+
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil", description="Scheduled validation of a software environment."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_check_spec(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+# --- check-spec ------------------------------------------------------------------------
+
+
+def _add_check_spec(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "check-spec",
+        help="validate spec files and list every problem",
+        description="Validate spec files (a directory: every *.yaml / *.yml in it) with the "
+        "same loader the DAG files use; exit 1 when any has a problem.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE",
+        type=Path,
+        help="a spec file or a directory of spec files",
+    )
+    parser.set_defaults(func=_cmd_check_spec)
+
+
+def _cmd_check_spec(args: argparse.Namespace) -> int:
+    files, missing = _expand(args.paths)
+    specs, errors = load_files(files)
+    for error in errors.values():
+        print(error, end="\n\n")
+    for problem in missing:
+        print(problem.headline(), end="\n\n")
+    problems = sum(len(e.problems) for e in errors.values()) + len(missing)
+    if problems:
+        bad = len(errors) + len(missing)
+        total = len(files) + len(missing)
+        print(f"{problems} problem{_s(problems)} in {bad} of {total} spec file{_s(total)}")
+        return EXIT_PROBLEMS
+    print(f"ok: {len(specs)} spec{_s(len(specs))}, {_count_checks(specs.values())} checks")
+    return EXIT_OK
+
+
+def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
+    """Spec files named or found in directories; a path that leads to none is a problem."""
+    files: list[Path] = []
+    missing: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            found = spec_files(path)
+            files.extend(found)
+            if not found:
+                missing.append(_no_place(path, "no *.yaml or *.yml spec files in this directory"))
+        elif path.exists():
+            files.append(path)
+        else:
+            missing.append(_no_place(path, "no such file or directory"))
+    return files, missing
+
+
+def _no_place(path: Path, message: str) -> Problem:
+    return Problem(file=str(path), line=None, column=None, path="", message=message)
+
+
+def _count_checks(specs: Iterable[Spec]) -> int:
+    return sum(
+        len(spec.checks_of(kind)) for spec in specs for kind in type(spec.checks).model_fields
+    )
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""One task's work, without Airflow: gate on dependencies, run checks, record, judge.
+
+The Airflow tasks (`vigil.airflow.tasks`) and the CLI call these functions, so a run
+behaves the same whether a scheduler or a person starts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from vigil.result import CheckResult, Status
+
+if TYPE_CHECKING:  # DAG parsing imports this module; the store and runners load on use
+    from vigil.context import RunContext
+    from vigil.results.store import ResultStore, RunRef
+    from vigil.spec.models import Spec
+
+
+def _run_health(checks: Sequence[Any], ctx: RunContext) -> list[CheckResult]:
+    from vigil.checks import run_checks  # imported on use: DAG parsing never loads runners
+
+    return run_checks(checks, ctx)
+
+
+# One runner per check family; data quality, scenarios and probes register here.
+FAMILY_RUNNERS: dict[str, Callable[[Sequence[Any], RunContext], list[CheckResult]]] = {
+    "health": _run_health,
+}
+
+
+def declared_kinds(spec: Spec) -> list[str]:
+    """The check families a spec has checks of, in pipeline order."""
+    return [kind for kind in FAMILY_RUNNERS if spec.checks_of(kind)]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a run covers: a cadence's kinds, narrowed by manual-trigger parameters."""
+
+    kinds: frozenset[str]
+    targets: frozenset[str] = frozenset()  # empty: every target
+    dry_run: bool = False
+
+    def covers(self, kind: str, target: str) -> bool:
+        return kind in self.kinds and (not self.targets or target in self.targets)
+
+    @classmethod
+    def from_params(cls, spec: Spec, cadence_kinds: Sequence[str], params: dict[str, Any]) -> Selection:
+        """Validate manual-trigger parameters against the spec; unknown names are an error."""
+        kinds = list(params.get("kinds") or cadence_kinds)
+        targets = list(params.get("targets") or [])
+        problems = [f"unknown kind {k!r}" for k in kinds if k not in FAMILY_RUNNERS]
+        problems += [f"unknown target {t!r}" for t in targets if t not in spec.targets]
+        if problems:
+            raise ValueError(
+                f"invalid run parameters: {'; '.join(problems)}. Kinds: "
+                f"{', '.join(FAMILY_RUNNERS)}; targets: {', '.join(sorted(spec.targets))}"
+            )
+        return cls(frozenset(kinds), frozenset(targets), bool(params.get("dry_run", False)))
+
+
+@dataclass
+class TargetOutcome:
+    kind: str
+    target: str
+    results: list[CheckResult] = field(default_factory=list)
+    skipped_reason: str | None = None
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [r for r in self.results if r.blocks_run and r.status is Status.FAILED]
+
+    @property
+    def errored(self) -> list[CheckResult]:
+        return [r for r in self.results if r.blocks_run and r.status is Status.ERROR]
+
+
+def unhealthy_dependencies(
+    spec: Spec, kind: str, target: str, store: ResultStore, run: RunRef, selection: Selection
+) -> list[str]:
+    """Why `target`'s checks should not run: reasons naming each unhealthy dependency.
+
+    Health checks of a target wait for the health of the targets it depends on; every
+    other kind waits for the health of its own target.
+    """
+    needs = list(spec.targets[target].depends_on) if kind == "health" else [target]
+    reasons = []
+    for dependency in needs:
+        if not selection.covers("health", dependency) or not spec.checks_of_target("health", dependency):
+            continue  # not checked in this run: no evidence against it
+        results = store.results_of(run, kind="health", targets=[dependency])
+        problems = [r for r in results if r.blocks_run]
+        if not results:
+            reasons.append(f"{dependency} has no health result in this run (its task did not record)")
+        elif problems:
+            first = problems[0]
+            reasons.append(f"{dependency} is unhealthy ({first.check_id}: {first.message})")
+    return reasons
+
+
+def skipped_results(checks: Sequence[Any], kind: str, reason: str) -> list[CheckResult]:
+    now = datetime.now(UTC)
+    return [
+        CheckResult(
+            check_id=c.id, kind=kind, target=c.target, status=Status.SKIPPED,
+            severity=c.severity, started_at=now, message=f"skipped: {reason}",
+            details={"skipped_because": reason},
+        )
+        for c in checks
+    ]
+
+
+def run_target(
+    ctx: RunContext, kind: str, target: str, store: ResultStore, run: RunRef, selection: Selection
+) -> TargetOutcome:
+    """Run one target's checks of one kind and record every result (skips included)."""
+    outcome = TargetOutcome(kind, target)
+    if not selection.covers(kind, target):
+        outcome.skipped_reason = "not selected by this run's parameters"
+        return outcome
+    checks = ctx.spec.checks_of_target(kind, target)
+    reasons = unhealthy_dependencies(ctx.spec, kind, target, store, run, selection)
+    if reasons:
+        outcome.skipped_reason = "; ".join(reasons)
+        outcome.results = skipped_results(checks, kind, outcome.skipped_reason)
+    else:
+        outcome.results = FAMILY_RUNNERS[kind](checks, ctx)
+    store.record(run, outcome.results)
+    return outcome

@@ -1,0 +1,129 @@
+"""Where to validate: one PostgreSQL database, always reached read-only.
+
+Validation never writes to the systems it watches. Every session Vigil opens for data
+quality starts with `default_transaction_read_only=on` (a libpq `options` setting, so it
+holds for every transaction GX opens too) and a statement timeout, so a custom SQL
+expectation that tries to write is refused by the database itself, and no query can hang
+a task.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from sqlalchemy.engine import URL
+
+from vigil.context import ConnectionInfo
+
+ConnLike = ConnectionInfo | str | Mapping[str, Any]
+APPLICATION_NAME = "vigil-quality"
+# libpq parameters Vigil passes on; anything else in a DSN is dropped, not guessed at.
+_PASSED = (
+    "dbname",
+    "host",
+    "port",
+    "user",
+    "password",
+    "sslmode",
+    "options",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+)
+
+
+@dataclass(frozen=True)
+class Database:
+    """libpq parameters of one database plus the guards every session gets."""
+
+    params: dict[str, Any]
+    statement_timeout_s: float = 300.0
+    connect_timeout_s: float = 10.0
+    password: str = field(default="", repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.params.get("dbname") or "postgres")
+
+    def describe(self) -> str:
+        """host:port/db, never the password."""
+        host = self.params.get("host") or "local socket"
+        return f"{host}:{self.params.get('port') or 5432}/{self.name}"
+
+    def options(self) -> str:
+        guards = (
+            f"-c default_transaction_read_only=on "
+            f"-c statement_timeout={int(self.statement_timeout_s * 1000)}"
+        )
+        extra = str(self.params.get("options") or "").strip()
+        return f"{extra} {guards}".strip()
+
+    def libpq_kwargs(self) -> dict[str, Any]:
+        kwargs = {k: v for k, v in self.params.items() if v not in (None, "")}
+        kwargs["options"] = self.options()
+        kwargs["application_name"] = APPLICATION_NAME
+        kwargs["connect_timeout"] = max(1, math.ceil(self.connect_timeout_s))
+        return kwargs
+
+    def sqlalchemy_url(self) -> str:
+        """The same session, as the SQLAlchemy URL GX's data source takes."""
+        kwargs = self.libpq_kwargs()
+        host = str(kwargs.pop("host", "") or "")
+        query = {
+            k: str(v) for k, v in kwargs.items() if k not in ("dbname", "user", "password", "port")
+        }
+        port = int(kwargs["port"]) if kwargs.get("port") else None
+        if host.startswith("/"):  # a socket directory travels as a query parameter
+            query["host"] = host
+            host = ""
+            if port:
+                query["port"] = str(port)
+                port = None
+        url = URL.create(
+            "postgresql+psycopg2",
+            username=kwargs.get("user"),
+            password=kwargs.get("password"),
+            host=host or None,
+            port=port,
+            database=kwargs.get("dbname"),
+            query=query,
+        )
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def uses_socket(self) -> bool:
+        return str(self.params.get("host") or "").startswith("/") or not self.params.get("host")
+
+    def connect(self) -> Any:
+        """A psycopg2 connection with the read-only and timeout guards."""
+        return psycopg2.connect(**self.libpq_kwargs())
+
+    def hide(self, text: str) -> str:
+        """`text` without the password (driver errors can echo a DSN)."""
+        return text.replace(self.password, "***") if len(self.password) >= 4 else text
+
+
+def database(
+    conn: ConnLike, *, statement_timeout_s: float = 300.0, connect_timeout_s: float = 10.0
+) -> Database:
+    """A Database from a ConnectionInfo, a libpq DSN/URI, or psycopg2-style kwargs."""
+    if isinstance(conn, ConnectionInfo):
+        raw: dict[str, Any] = conn.postgres_kwargs()
+    elif isinstance(conn, str):
+        raw = dict(psycopg2.extensions.parse_dsn(conn))
+    else:
+        raw = dict(conn)
+        if "database" in raw and "dbname" not in raw:
+            raw["dbname"] = raw.pop("database")
+    params = {k: raw[k] for k in _PASSED if raw.get(k) not in (None, "")}
+    return Database(
+        params=params,
+        statement_timeout_s=statement_timeout_s,
+        connect_timeout_s=connect_timeout_s,
+        password=str(params.get("password", "")),
+    )

@@ -1,0 +1,268 @@
+"""Read-only queries the reports need beyond ResultStore's own, and their records.
+
+Every query runs through the store's read path (schema ensured, read-only transaction,
+errors naming the store). Windows are whole calendar days in a time zone, bounded by the
+start of the runs they hold: a run is the unit a person reads, so its checks stay in the
+day it started even when some of them finish after midnight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from vigil.result import Status
+from vigil.results import ResultStore, RunRef, RunSummary
+from vigil.results import queries as store_queries
+
+MAX_DAYS = 366
+
+RUN_ROW = """
+SELECT * FROM vigil.runs
+WHERE run_id = %(run_id)s AND (%(dag_id)s::text IS NULL OR dag_id = %(dag_id)s)
+ORDER BY started_at DESC, id DESC
+LIMIT 20
+"""
+
+# runs_env_started_idx picks the window's runs, check_results_run_check_key their results.
+_WINDOW = """
+FROM vigil.runs r JOIN vigil.check_results c ON c.run = r.id
+WHERE r.environment = %(env)s AND r.started_at >= %(start)s AND r.started_at < %(end)s
+"""
+
+DAY_COUNTS = f"""
+SELECT (r.started_at AT TIME ZONE %(tz)s)::date AS day,
+       count(DISTINCT r.id) AS runs,
+       count(*) FILTER (WHERE c.status = 'passed') AS passed,
+       count(*) FILTER (WHERE c.status = 'failed') AS failed,
+       count(*) FILTER (WHERE c.status = 'error') AS error,
+       count(*) FILTER (WHERE c.status = 'skipped') AS skipped
+{_WINDOW}
+GROUP BY 1 ORDER BY 1
+"""
+
+SLOWEST = f"""
+SELECT c.check_id, max(c.kind) AS kind, max(c.target) AS target, count(*) AS runs,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY c.duration_ms) AS median_ms,
+       max(c.duration_ms) AS max_ms
+{_WINDOW}
+  AND c.status <> 'skipped'
+GROUP BY c.check_id
+ORDER BY median_ms DESC, max_ms DESC, c.check_id
+LIMIT %(limit)s
+"""
+
+WINDOW_RUNS = """
+SELECT * FROM vigil.runs
+WHERE environment = %(env)s AND started_at >= %(start)s AND started_at < %(end)s
+ORDER BY started_at, id
+"""
+
+# One row per check: its statuses over the window's runs, oldest first.
+CHECK_STATUSES = f"""
+SELECT c.check_id, max(c.kind) AS kind, max(c.target) AS target,
+       array_agg(c.status ORDER BY r.started_at, r.id) AS statuses
+{_WINDOW}
+GROUP BY c.check_id
+ORDER BY c.check_id
+"""
+
+KIND_COUNTS = f"""
+SELECT c.kind,
+       count(*) FILTER (WHERE c.status = 'passed') AS passed,
+       count(*) FILTER (WHERE c.status = 'failed') AS failed,
+       count(*) FILTER (WHERE c.status = 'error') AS error,
+       count(*) FILTER (WHERE c.status = 'skipped') AS skipped
+{_WINDOW}
+GROUP BY c.kind ORDER BY c.kind
+"""
+
+
+class ReportError(ValueError):
+    """A report cannot be made as asked; the message says which input and why."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Whole calendar days `first`..`last` in `tz`, as [start, end) instants."""
+
+    first: date
+    last: date
+    tz: str
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), ZoneInfo(self.tz))
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time(), ZoneInfo(self.tz))
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
+
+    def before(self) -> Window:
+        """The window of the same length just before this one."""
+        length = self.last - self.first + timedelta(days=1)
+        return Window(self.first - length, self.first - timedelta(days=1), self.tz)
+
+
+def window(days: int, now: datetime | None, tz: str = "UTC") -> Window:
+    """The `days` calendar days ending with `now`'s day (today included, in `tz`)."""
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
+        raise ReportError(f"days must be a whole number from 1 to {MAX_DAYS}, got {days!r}")
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReportError(f"unknown time zone {tz!r}; use an IANA name such as 'UTC'") from None
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ReportError(f"now must be timezone-aware (e.g. datetime.now(UTC)), got {now!r}")
+    today = now.astimezone(zone).date()
+    return Window(today - timedelta(days=days - 1), today, tz)
+
+
+@dataclass(frozen=True)
+class Counts:
+    passed: int = 0
+    failed: int = 0
+    error: int = 0
+    skipped: int = 0
+
+    @property
+    def ran(self) -> int:
+        return self.passed + self.failed + self.error
+
+    @property
+    def problems(self) -> int:
+        return self.failed + self.error
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Passed among the checks that ran; skipped checks did not run and do not count."""
+        return self.passed / self.ran if self.ran else None
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.problems / self.ran if self.ran else None
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    runs: int
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class SlowCheck:
+    check_id: str
+    kind: str
+    target: str
+    runs: int
+    median_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True)
+class CheckStatuses:
+    check_id: str
+    kind: str
+    target: str
+    statuses: tuple[Status, ...]  # oldest first, one per run
+
+
+def _read(store: ResultStore, action: str, sql: str, params: dict[str, Any]) -> list[Any]:
+    # The store's read path: schema ensured, read-only transaction, errors naming the store.
+    return store._read(action, sql, params)
+
+
+def _window_params(environment: str, win: Window, **extra: Any) -> dict[str, Any]:
+    return {"env": environment, "start": win.start, "end": win.end, "tz": win.tz, **extra}
+
+
+def _counts(row: Any) -> Counts:
+    return Counts(row["passed"], row["failed"], row["error"], row["skipped"])
+
+
+def find_runs(store: ResultStore, run_id: str, dag_id: str | None = None) -> list[RunSummary]:
+    """Stored runs named `run_id` (of `dag_id` when given), newest first."""
+    rows = _read(store, f"find run {run_id!r}", RUN_ROW, {"run_id": run_id, "dag_id": dag_id})
+    return [store_queries.to_summary(row) for row in rows]
+
+
+def run_summary(store: ResultStore, run: RunRef) -> RunSummary:
+    """The stored row of `run`; a clear error when it is missing or belongs elsewhere."""
+    matches = find_runs(store, run.run_id, run.dag_id)
+    if not matches:
+        raise ReportError(f"run {run} is not in the results store {store!r}")
+    summary = matches[0]
+    if (summary.ref.environment, summary.ref.cadence) != (run.environment, run.cadence):
+        raise ReportError(
+            f"run {run} is stored for environment {summary.ref.environment!r}, cadence "
+            f"{summary.ref.cadence!r}, not {run.environment!r}/{run.cadence!r}"
+        )
+    return summary
+
+
+def day_stats(store: ResultStore, environment: str, win: Window) -> list[DayStats]:
+    """Counts per day of the window; days without runs are present with zeros."""
+    rows = _read(
+        store,
+        f"count results per day of {environment!r}",
+        DAY_COUNTS,
+        _window_params(environment, win),
+    )
+    found = {row["day"]: DayStats(row["day"], row["runs"], _counts(row)) for row in rows}
+    return [found.get(day, DayStats(day, 0, Counts())) for day in win.days]
+
+
+def slowest_checks(
+    store: ResultStore, environment: str, win: Window, limit: int = 10
+) -> list[SlowCheck]:
+    rows = _read(
+        store,
+        f"find the slowest checks of {environment!r}",
+        SLOWEST,
+        _window_params(environment, win, limit=limit),
+    )
+    return [
+        SlowCheck(r["check_id"], r["kind"], r["target"], r["runs"], r["median_ms"], r["max_ms"])
+        for r in rows
+    ]
+
+
+def window_runs(store: ResultStore, environment: str, win: Window) -> list[RunSummary]:
+    """The window's runs, oldest first."""
+    rows = _read(
+        store, f"read the runs of {environment!r}", WINDOW_RUNS, _window_params(environment, win)
+    )
+    return [store_queries.to_summary(row) for row in rows]
+
+
+def check_statuses(store: ResultStore, environment: str, win: Window) -> list[CheckStatuses]:
+    rows = _read(
+        store,
+        f"read check outcomes of {environment!r}",
+        CHECK_STATUSES,
+        _window_params(environment, win),
+    )
+    return [
+        CheckStatuses(
+            r["check_id"], r["kind"], r["target"], tuple(Status(s) for s in r["statuses"])
+        )
+        for r in rows
+    ]
+
+
+def kind_counts(store: ResultStore, environment: str, win: Window) -> dict[str, Counts]:
+    rows = _read(
+        store,
+        f"count results per kind of {environment!r}",
+        KIND_COUNTS,
+        _window_params(environment, win),
+    )
+    return {row["kind"]: _counts(row) for row in rows}

@@ -1,0 +1,55 @@
+"""Links out of a report: Airflow 3 UI pages of a run and its tasks, and the Data Docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from vigil.reports.data import ReportError
+
+
+def _segment(value: str) -> str:
+    # Run ids hold ':' and '+' (scheduled__2025-01-01T06:00:00+00:00): encode them the way
+    # the UI's own links do (encodeURIComponent), or '+' would read back as a space.
+    return quote(value, safe="")
+
+
+def airflow_base(url: str | None) -> str | None:
+    """The UI's base URL, checked: only http(s) may become a link in the report."""
+    if url is None or url.strip() == "":
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ReportError(
+            f"airflow_base_url must be an http(s) URL such as http://127.0.0.1:8080, got {url!r}"
+        )
+    return url.strip().rstrip("/")
+
+
+def dag_run_url(base: str, dag_id: str, run_id: str) -> str:
+    return f"{base}/dags/{_segment(dag_id)}/runs/{_segment(run_id)}"
+
+
+def task_url(base: str, dag_id: str, run_id: str, task_id: str) -> str:
+    """Airflow 3 UI page of one task instance (its logs): tasks are `<kind>.<target>`."""
+    return f"{dag_run_url(base, dag_id, run_id)}/tasks/{_segment(task_id)}"
+
+
+def task_id(kind: str, target: str) -> str:
+    """The factory's task id: one task per target, in a task group per kind."""
+    return f"{kind}.{target}"
+
+
+def data_docs_url(location: str | None) -> str | None:
+    """An http(s) or file URL as given; a local path becomes a file:// URL."""
+    if location is None or location.strip() == "":
+        return None
+    location = location.strip()
+    scheme = urlsplit(location).scheme
+    if scheme in ("http", "https", "file"):
+        return location
+    if scheme == "":
+        return Path(location).expanduser().resolve().as_uri()
+    raise ReportError(
+        f"data_docs must be an http(s) URL, a file:// URL or a local path, got {location!r}"
+    )

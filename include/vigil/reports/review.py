@@ -1,0 +1,244 @@
+"""The monthly review: flaky, always-failing and never-run checks, pass rate against the
+window before, and coverage of the spec's targets and HTTP endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import pairwise
+from pathlib import Path
+
+from markupsafe import Markup
+
+from vigil.reports import render, svg
+from vigil.reports.coverage import Coverage, Declared, coverage, declared_checks
+from vigil.reports.data import (
+    CheckStatuses,
+    Counts,
+    ReportError,
+    Window,
+    check_statuses,
+    day_stats,
+    kind_counts,
+    window,
+)
+from vigil.result import Status
+from vigil.results import ResultStore
+from vigil.spec.models import Spec
+
+# A check is flaky when at least this share of its consecutive runs changed outcome...
+FLAKY_FLIP_RATE = 0.2
+# ...over enough runs for a rate to mean something, and more than once: one change is a
+# check that broke (or was fixed), not one that cannot make up its mind.
+FLAKY_MIN_RUNS = 3
+FLAKY_MIN_FLIPS = 2
+ALWAYS_FAILING_MIN_RUNS = 2
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One check's outcomes over the window, skips left out (a skipped check did not run,
+    so it can neither pass nor flip)."""
+
+    check_id: str
+    kind: str
+    target: str
+    statuses: tuple[Status, ...]
+
+    @property
+    def ran(self) -> tuple[Status, ...]:
+        return tuple(s for s in self.statuses if s is not Status.SKIPPED)
+
+    @property
+    def flips(self) -> int:
+        """Changes between passing and not passing (failed or error) from run to run; a
+        failure turning into an error is the same problem, not a flip."""
+        outcomes = [s is Status.PASSED for s in self.ran]
+        return sum(a != b for a, b in pairwise(outcomes))
+
+    @property
+    def flip_rate(self) -> float:
+        return self.flips / (len(self.ran) - 1) if len(self.ran) > 1 else 0.0
+
+    @property
+    def problems(self) -> int:
+        return sum(1 for s in self.ran if s is not Status.PASSED)
+
+    @property
+    def flaky(self) -> bool:
+        return (
+            len(self.ran) >= FLAKY_MIN_RUNS
+            and self.flips >= FLAKY_MIN_FLIPS
+            and self.flip_rate >= FLAKY_FLIP_RATE
+        )
+
+    @property
+    def always_failing(self) -> bool:
+        return len(self.ran) >= ALWAYS_FAILING_MIN_RUNS and self.problems == len(self.ran)
+
+
+@dataclass(frozen=True)
+class RateChange:
+    label: str
+    current: Counts
+    previous: Counts
+
+    @property
+    def delta_points(self) -> float | None:
+        if self.current.pass_rate is None or self.previous.pass_rate is None:
+            return None
+        return (self.current.pass_rate - self.previous.pass_rate) * 100
+
+
+@dataclass(frozen=True)
+class ReviewData:
+    environment: str
+    window: Window
+    previous: Window
+    records: list[CheckRecord]
+    flaky: list[CheckRecord]
+    always_failing: list[CheckRecord]
+    never_ran: list[Declared] | None  # None: no spec to compare with
+    only_skipped: list[Declared] | None
+    rates: list[RateChange]  # overall first, then one per kind
+    coverage: Coverage | None
+    last_messages: dict[str, str]  # latest message of each always-failing check
+
+
+def _record(row: CheckStatuses) -> CheckRecord:
+    return CheckRecord(row.check_id, row.kind, row.target, row.statuses)
+
+
+def _sum(counts: list[Counts]) -> Counts:
+    return Counts(
+        sum(c.passed for c in counts),
+        sum(c.failed for c in counts),
+        sum(c.error for c in counts),
+        sum(c.skipped for c in counts),
+    )
+
+
+def rate_changes(current: dict[str, Counts], previous: dict[str, Counts]) -> list[RateChange]:
+    overall = RateChange("all checks", _sum(list(current.values())), _sum(list(previous.values())))
+    kinds = sorted(set(current) | set(previous))
+    return [overall] + [
+        RateChange(kind, current.get(kind, Counts()), previous.get(kind, Counts()))
+        for kind in kinds
+    ]
+
+
+def review_data(
+    store: ResultStore,
+    environment: str,
+    *,
+    spec: Spec | None = None,
+    days: int = 30,
+    now: datetime | None = None,
+    tz: str = "UTC",
+) -> ReviewData:
+    if spec is not None and spec.environment != environment:
+        raise ReportError(
+            f"spec is for environment {spec.environment!r}, the review for {environment!r}: "
+            "pass the spec of the environment under review"
+        )
+    win = window(days, now, tz)
+    before = win.before()
+    records = [_record(row) for row in check_statuses(store, environment, win)]
+    flaky = sorted((r for r in records if r.flaky), key=lambda r: (-r.flip_rate, r.check_id))
+    failing = [r for r in records if r.always_failing]
+    never_ran = only_skipped = None
+    if spec is not None:
+        seen = {r.check_id: r for r in records}
+        declared = declared_checks(spec)
+        never_ran = [d for d in declared if d.check_id not in seen]
+        only_skipped = [d for d in declared if d.check_id in seen and not seen[d.check_id].ran]
+    return ReviewData(
+        environment=environment,
+        window=win,
+        previous=before,
+        records=records,
+        flaky=flaky,
+        always_failing=failing,
+        never_ran=never_ran,
+        only_skipped=only_skipped,
+        rates=rate_changes(
+            kind_counts(store, environment, win), kind_counts(store, environment, before)
+        ),
+        coverage=_coverage(spec, records),
+        last_messages={r.check_id: _last_message(store, environment, r.check_id) for r in failing},
+    )
+
+
+def _last_message(store: ResultStore, environment: str, check_id: str) -> str:
+    history = store.check_history(environment, check_id, last_runs=1)
+    return history[0].message if history else ""
+
+
+def _coverage(spec: Spec | None, records: list[CheckRecord]) -> Coverage | None:
+    if spec is None:
+        return None
+    ran = [r for r in records if r.ran]
+    return coverage(
+        spec, {r.check_id for r in ran}, {r.target for r in ran}, {r.target for r in records}
+    )
+
+
+def pass_rate_chart(store: ResultStore, data: ReviewData) -> Markup:
+    both = Window(data.previous.first, data.window.last, data.window.tz)
+    stats = day_stats(store, data.environment, both)
+    rates = [None if d.counts.pass_rate is None else d.counts.pass_rate * 100 for d in stats]
+    split = len(data.previous.days)
+    gap: list[float | None] = [None]
+    return svg.line_chart(
+        [d.day.strftime("%d %b") for d in stats],
+        [
+            svg.Series("previous window", rates[:split] + gap * (len(rates) - split), svg.GREY),
+            svg.Series("this window", gap * split + rates[split:], svg.BLUE),
+        ],
+        title="Pass rate per day, this window against the one before",
+        fmt=svg.percent,
+        y_max=100,
+        connect_gaps=True,
+    )
+
+
+def render_review_report(
+    store: ResultStore,
+    environment: str,
+    *,
+    spec: Spec | None = None,
+    days: int = 30,
+    now: datetime | None = None,
+    tz: str = "UTC",
+) -> str:
+    """The review of the `days` calendar days ending today (in `tz`), as one HTML page."""
+    data = review_data(store, environment, spec=spec, days=days, now=now, tz=tz)
+    return render.render(
+        "review.html",
+        title=f"Vigil review — {environment}, {data.window.first} to {data.window.last}",
+        data=data,
+        chart=pass_rate_chart(store, data),
+        flaky_flip_rate=FLAKY_FLIP_RATE,
+        flaky_min_runs=FLAKY_MIN_RUNS,
+    )
+
+
+def review_report_path(out_dir: Path, environment: str, last_day: date) -> Path:
+    """`<out_dir>/<environment>/review/<last day>.html`."""
+    env = render.safe_name(environment, "environment")
+    return Path(out_dir) / env / "review" / f"{last_day}.html"
+
+
+def write_review_report(
+    store: ResultStore,
+    environment: str,
+    *,
+    out_dir: Path,
+    spec: Spec | None = None,
+    days: int = 30,
+    now: datetime | None = None,
+    tz: str = "UTC",
+) -> Path:
+    now = now or datetime.now(UTC)  # one instant for the content and the file name
+    html = render_review_report(store, environment, spec=spec, days=days, now=now, tz=tz)
+    return render.write(html, review_report_path(out_dir, environment, window(days, now, tz).last))

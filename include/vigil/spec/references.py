@@ -1,0 +1,164 @@
+"""Cross references inside one spec: checks name targets, targets name their dependencies.
+
+The pass reads either the validated models or the raw parsed YAML (where it tolerates any
+shape), so the loader can report reference problems next to field problems in one go, each
+at its own line, while `Spec` itself still refuses inconsistent references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vigil.spec.errors import did_you_mean, format_path
+
+Loc = tuple[str | int, ...]
+
+
+class SpecReferenceError(ValueError):
+    """Raised by `Spec` when constructed directly with references that do not resolve."""
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    loc: Loc
+    message: str
+    found: str | None = None
+    expected: str | None = None
+    hint: str | None = None
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def _items(obj: Any) -> list[tuple[str, Any]]:
+    """Entries of a mapping or the fields of a pydantic model, keys as strings."""
+    if isinstance(obj, Mapping):
+        return [(k, v) for k, v in obj.items() if isinstance(k, str)]
+    fields = getattr(type(obj), "model_fields", None)
+    return [(name, getattr(obj, name)) for name in fields] if fields else []
+
+
+def reference_problems(targets: Any, checks: Any, kinds: Collection[str]) -> list[ReferenceProblem]:
+    """Every unresolved reference. `kinds` are the valid target kinds (others are reported
+    by field validation; comparing against them here would only repeat that)."""
+    declared = dict(_items(targets))
+    problems = list(_dependency_problems(declared))
+    problems += _cycle_problems(declared)
+    problems += _check_problems(declared, checks, kinds)
+    return problems
+
+
+def _dependency_problems(targets: dict[str, Any]) -> Iterator[ReferenceProblem]:
+    for name, target in targets.items():
+        depends_on = _get(target, "depends_on")
+        if not isinstance(depends_on, list):
+            continue
+        for index, dep in enumerate(depends_on):
+            loc: Loc = ("targets", name, "depends_on", index)
+            if dep == name:
+                yield ReferenceProblem(loc, "a target cannot depend on itself", found=repr(dep))
+            elif isinstance(dep, str) and dep not in targets:
+                yield ReferenceProblem(
+                    loc,
+                    f"depends on unknown target {dep!r}",
+                    found=repr(dep),
+                    expected=_one_of(targets),
+                    hint=did_you_mean(dep, targets) or f"declared targets: {_one_of(targets)}",
+                )
+
+
+def _cycle_problems(targets: dict[str, Any]) -> Iterator[ReferenceProblem]:
+    graph = {name: _edges(target, name, targets) for name, target in targets.items()}
+    reported: set[frozenset[str]] = set()
+    for start in graph:
+        cycle = _find_cycle(graph, start)
+        if cycle and frozenset(cycle) not in reported:
+            reported.add(frozenset(cycle))
+            yield ReferenceProblem(
+                ("targets", start, "depends_on"),
+                "dependency cycle: " + " -> ".join([*cycle, cycle[0]]),
+                hint="a target's dependencies must not lead back to it",
+            )
+
+
+def _edges(target: Any, name: str, targets: dict[str, Any]) -> list[str]:
+    deps = _get(target, "depends_on")
+    if not isinstance(deps, list):
+        return []
+    return [d for d in deps if isinstance(d, str) and d in targets and d != name]
+
+
+def _find_cycle(graph: dict[str, list[str]], start: str) -> list[str] | None:
+    """The cycle through `start`, if any: a bounded depth-first search."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, trail = stack.pop()
+        for nxt in graph.get(node, []):
+            if nxt == start:
+                return trail
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*trail, nxt]))
+    return None
+
+
+def _check_problems(
+    targets: dict[str, Any], checks: Any, kinds: Collection[str]
+) -> Iterator[ReferenceProblem]:
+    first_use: dict[str, Loc] = {}
+    for section, items in _items(checks):
+        if not isinstance(items, list):
+            continue
+        for index, check in enumerate(items):
+            loc: Loc = ("checks", section, index)
+            check_id = _get(check, "id")
+            if isinstance(check_id, str):
+                if check_id in first_use:
+                    yield ReferenceProblem(
+                        (*loc, "id"),
+                        f"duplicate check id {check_id!r}; "
+                        f"{format_path(first_use[check_id])} already uses it",
+                        found=repr(check_id),
+                        hint="check ids are unique within a spec; results history follows them",
+                    )
+                else:
+                    first_use[check_id] = loc
+            yield from _target_problems(loc, check, targets, kinds, section)
+
+
+def _target_problems(
+    loc: Loc, check: Any, targets: dict[str, Any], kinds: Collection[str], section: str
+) -> Iterator[ReferenceProblem]:
+    name = _get(check, "target")
+    if not isinstance(name, str):
+        return
+    target = targets.get(name)
+    if target is None:
+        yield ReferenceProblem(
+            (*loc, "target"),
+            f"unknown target {name!r}",
+            found=repr(name),
+            expected=_one_of(targets),
+            hint=did_you_mean(name, targets) or f"declared targets: {_one_of(targets)}",
+        )
+        return
+    check_kind, target_kind = _get(check, "kind"), _get(target, "kind")
+    # Health checks probe their target directly, so their kind must be the target's kind.
+    comparable = section == "health" and check_kind in kinds and target_kind in kinds
+    if comparable and check_kind != target_kind:
+        yield ReferenceProblem(
+            (*loc, "kind"),
+            f"a {check_kind!r} check needs a {check_kind!r} target, "
+            f"but {name!r} is a {target_kind!r} target",
+            found=repr(check_kind),
+            expected=repr(target_kind),
+            hint=f"use kind: {target_kind}, or point the check at a {check_kind} target",
+        )
+
+
+def _one_of(names: Collection[str]) -> str:
+    return ", ".join(sorted(names)) or "(none)"

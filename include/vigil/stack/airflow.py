@@ -1,0 +1,197 @@
+"""Airflow 3 on one machine: its environment, its metadata database, its four services.
+
+`airflow_env` is the one place the local stack's Airflow settings and Vigil's connections
+are spelled out; the launcher, the e2e test and DAG tests all use it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import requests
+
+from vigil.stack import procs
+from vigil.stack.state import ADMIN_USER, Ports, StackError, StackPaths, load_secrets
+
+# Started in this order; each is one process group with its own log.
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+DATABASES = ("airflow", "vigil_results", "demo")
+HEALTHY = "healthy"
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+
+
+def parallelism() -> int:
+    """Task slots: each LocalExecutor worker is a ~136 MB fork, so stay small (STACK_NOTES)."""
+    return min(4, 2 * (os.cpu_count() or 1))
+
+
+def pg_uri(ports: Ports, database: str, scheme: str = "postgresql") -> str:
+    """The local cluster trusts loopback connections: no password (see LocalPostgres)."""
+    return f"{scheme}://postgres@127.0.0.1:{ports.pg}/{database}"
+
+
+def api_url(ports: Ports) -> str:
+    return f"http://127.0.0.1:{ports.api}"
+
+
+def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]:
+    """The variables the local stack sets for Airflow and Vigil (merge onto os.environ).
+
+    Generates the stack's secrets into `paths.state` on first use.
+    """
+    ports = ports or Ports.from_env()
+    secrets = load_secrets(paths)
+    env = {
+        "AIRFLOW_HOME": str(paths.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(paths.dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(paths.plugins),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism()),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__FERNET_KEY": secrets.fernet_key,
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(paths.passwords_file),
+        # Task processes report to the API server; its default URL assumes port 8080.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url(ports)}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_uri(ports, "airflow", "postgresql+psycopg2"),
+        # Default 300 s: a new DAG file would stay unknown for minutes.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(ports.api),
+        # Shared by every component, or log fetching and tokens break between them.
+        "AIRFLOW__API__SECRET_KEY": secrets.api_secret_key,
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.jwt_secret,
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_log),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_log),
+        # Vigil's own settings: connections, the demo system's addresses and tokens.
+        "AIRFLOW_CONN_VIGIL_RESULTS": pg_uri(ports, "vigil_results"),
+        "AIRFLOW_CONN_VIGIL_DEMO_DB": pg_uri(ports, "demo"),
+        "DEMO_DATABASE_URL": pg_uri(ports, "demo"),
+        "DEMO_DB_ADDR": f"127.0.0.1:{ports.pg}",
+        "DEMO_ORDERS_URL": f"http://127.0.0.1:{ports.orders}",
+        "DEMO_INVENTORY_URL": f"http://127.0.0.1:{ports.inventory}",
+        "VIGIL_SPECS_DIR": str(paths.specs),
+        "VIGIL_STATE_DIR": str(paths.state),
+        "NO_PROXY": _no_proxy(),
+        "no_proxy": _no_proxy(),
+    }
+    env.update(demo_tokens())
+    if sys.platform == "darwin":
+        # LocalExecutor forks; macOS aborts forked children that touch Objective-C.
+        env["OBJC_DISABLE_INITIALIZE_FORK_SAFETY"] = "YES"
+    return env
+
+
+def demo_tokens() -> dict[str, str]:
+    """DEMO_TOKEN_* and DEMO_ADMIN_TOKEN, read from the demo system's own configuration."""
+    from demo import config  # the demo package is part of this repo; imported late on purpose
+
+    return {
+        "DEMO_TOKEN_ACME": config.ACME_TOKEN,
+        "DEMO_TOKEN_GLOBEX": config.GLOBEX_TOKEN,
+        "DEMO_ADMIN_TOKEN": config.admin_token(),
+    }
+
+
+def process_env(paths: StackPaths, ports: Ports) -> dict[str, str]:
+    """The full environment of an Airflow process: ours over the caller's."""
+    return {**os.environ, **airflow_env(paths, ports)}
+
+
+def airflow_bin() -> str:
+    """The `airflow` script of the environment running this code."""
+    candidate = Path(sys.executable).parent / "airflow"
+    if not candidate.exists():
+        raise StackError(f"no airflow command next to {sys.executable}; run `make demo`")
+    return str(candidate)
+
+
+def migrate(paths: StackPaths, env: Mapping[str, str], timeout: float = 300) -> bool:
+    """`airflow db migrate`, once per state folder and Airflow version. Returns if it ran."""
+    from airflow import __version__ as version  # cheap: the package's version attribute
+
+    stamp = paths.airflow_home / f".migrated-{version}"
+    if stamp.exists():
+        return False
+    run_cli(paths, "airflow-db-migrate", ["db", "migrate"], env, timeout)
+    stamp.touch()
+    return True
+
+
+def run_cli(
+    paths: StackPaths, name: str, args: list[str], env: Mapping[str, str], timeout: float
+) -> None:
+    """One Airflow CLI command to completion, output appended to logs/<name>.log."""
+    log = paths.log(name)
+    with open(log, "ab") as out:
+        try:
+            result = subprocess.run(
+                [airflow_bin(), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise StackError(f"`airflow {' '.join(args)}` took over {timeout:.0f} s", log) from exc
+    if result.returncode != 0:
+        raise StackError(f"`airflow {' '.join(args)}` exited with {result.returncode}", log)
+
+
+def start_services(paths: StackPaths, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """Start each service that is not already running. Returns (started, reused)."""
+    started, reused = [], []
+    for service in SERVICES:
+        if procs.running(paths, service):
+            reused.append(service)
+            continue
+        procs.start(paths, service, [airflow_bin(), service], env, cwd=paths.airflow_home)
+        started.append(service)
+    return started, reused
+
+
+def health(ports: Ports) -> dict[str, str]:
+    """Component → status from /api/v2/monitor/health (needs no token)."""
+    response = requests.get(f"{api_url(ports)}/api/v2/monitor/health", timeout=5)
+    response.raise_for_status()
+    return {name: str((part or {}).get("status")) for name, part in response.json().items()}
+
+
+def wait_healthy(paths: StackPaths, ports: Ports, timeout: float = 180) -> None:
+    """Until every component reports healthy; fail early when a service process died."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, str] | str = "no answer yet"
+    while time.monotonic() < deadline:
+        for service in SERVICES:
+            if not procs.running(paths, service):
+                raise StackError(f"airflow {service} exited", paths.log(service))
+        try:
+            last = health(ports)
+            if all(status == HEALTHY for status in last.values()):
+                return
+        except (requests.RequestException, ValueError) as exc:
+            last = f"{type(exc).__name__}"
+        time.sleep(1)
+    raise StackError(
+        f"Airflow not healthy after {timeout:.0f} s (last: {last})", paths.log("api-server")
+    )
+
+
+def _no_proxy() -> str:
+    existing = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+    hosts = [h for h in existing.split(",") if h]
+    for host in ("127.0.0.1", "localhost"):
+        if host not in hosts:
+            hosts.append(host)
+    return ",".join(hosts)

@@ -1,0 +1,223 @@
+"""Bring the local stack up, run the demo validation, report, stop, clean.
+
+What runs already (live PID, healthy) is reused, so `make demo` twice starts nothing new
+and triggers one more daily run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from vigil.stack import airflow, procs
+from vigil.stack.api import AirflowApi
+from vigil.stack.demo_run import DAG_ID, ensure_dag, report, trigger_and_wait
+from vigil.stack.postgres import LocalPostgres
+from vigil.stack.progress import Progress
+from vigil.stack.state import (
+    ADMIN_USER,
+    Ports,
+    StackError,
+    StackPaths,
+    admin_password,
+)
+
+DEMO_SERVICE = "demo"
+UP_STAGES = 5
+STATE_MARKER = ".vigil-state"  # `clean` deletes only folders that carry it
+
+
+@dataclass(frozen=True)
+class Stack:
+    paths: StackPaths
+    ports: Ports
+
+    @property
+    def postgres(self) -> LocalPostgres:
+        return LocalPostgres(self.paths.pg_data, self.ports.pg)
+
+    def api(self) -> AirflowApi:
+        return AirflowApi(airflow.api_url(self.ports), ADMIN_USER, admin_password(self.paths))
+
+    def env(self) -> dict[str, str]:
+        return airflow.process_env(self.paths, self.ports)
+
+
+def load(paths: StackPaths | None = None, ports: Ports | None = None) -> Stack:
+    """The stack in `paths` (default: VIGIL_STATE_DIR or .state) on the configured ports."""
+    paths = paths or StackPaths.from_env()
+    ports = ports or Ports.from_env()
+    saved = Ports.saved(paths)
+    if saved is not None and saved != ports and _anything_running(paths, saved):
+        raise StackError(
+            f"the stack in {paths.state} is running on other ports ({saved}); "
+            "stop it first with `make stop`"
+        )
+    return Stack(paths, ports)
+
+
+def up(stack: Stack, progress: Progress) -> None:
+    paths, ports = stack.paths, stack.ports
+    paths.make_dirs()
+    (paths.state / STATE_MARKER).touch()
+    ports.save(paths)
+    admin_password(paths)
+    with progress.stage("PostgreSQL", paths.log("postgres")) as stage:
+        pg = stack.postgres
+        stage.detail = "already running" if pg.running else f"started on port {ports.pg}"
+        if not pg.running:
+            _require_free(ports.pg, "VIGIL_PG_PORT")
+        pg.start(log=paths.log("postgres"))
+        for database in airflow.DATABASES:
+            pg.create_database(database)
+    with progress.stage("Demo system", paths.log(DEMO_SERVICE)) as stage:
+        stage.detail = _start_demo(stack)
+    env = stack.env()
+    with progress.stage("Airflow metadata database", paths.log("airflow-db-migrate")) as stage:
+        stage.detail = "migrated" if airflow.migrate(paths, env) else "up to date"
+    with progress.stage("Airflow services", paths.logs) as stage:
+        if not procs.running(paths, "api-server"):
+            _require_free(ports.api, "VIGIL_API_PORT")
+        started, reused = airflow.start_services(paths, env)
+        stage.detail = _started_note(started, reused)
+    with progress.stage("Airflow healthy", paths.log("api-server")):
+        airflow.wait_healthy(paths, ports)
+
+
+def demo(stack: Stack, out: TextIO | None = None) -> int:
+    """`up`, then one run of demo_daily; prints its outcome. 0 when the run finished."""
+    out = out or sys.stdout
+    progress = Progress(UP_STAGES + 2, out)
+    up(stack, progress)
+    api = stack.api()
+    with progress.stage(f"DAG {DAG_ID}", stack.paths.log("airflow-dags-reserialize")) as stage:
+        stage.detail = ensure_dag(api, stack.paths, stack.env())
+    with progress.stage(f"Run {DAG_ID}", stack.paths.log("scheduler")) as stage:
+        outcome = trigger_and_wait(api)
+        stage.detail = outcome.state
+    out.write("\n" + report(api, stack.ports, outcome) + "\n\n")
+    out.write(login_text(stack) + "\n")
+    return 0
+
+
+def login_text(stack: Stack) -> str:
+    return (
+        f"Airflow UI: {airflow.api_url(stack.ports)}  "
+        f"(user {ADMIN_USER}, password {admin_password(stack.paths)})\n"
+        f"Logs: {stack.paths.logs}/   Stop: make stop   Start over: make clean"
+    )
+
+
+def down(stack: Stack, out: TextIO | None = None) -> None:
+    """Stop what the stack started, newest first; leaves the state folder in place."""
+    out = out or sys.stdout
+    for name in (*reversed(airflow.SERVICES), DEMO_SERVICE):
+        if procs.stop(stack.paths, name):
+            out.write(f"stopped {name}\n")
+    for name in procs.recorded(stack.paths):  # anything else a PID file names
+        if procs.stop(stack.paths, name):
+            out.write(f"stopped {name}\n")
+    if stack.postgres.running:
+        stack.postgres.stop()
+        out.write("stopped PostgreSQL\n")
+    elif (stack.paths.pg_data / "postmaster.pid").exists():
+        stack.postgres.stop()
+
+
+def status(stack: Stack, out: TextIO | None = None) -> int:
+    """One line per component; 0 when everything runs."""
+    out = out or sys.stdout
+    lines = [("postgres", "running" if stack.postgres.running else "stopped")]
+    for name in (DEMO_SERVICE, *airflow.SERVICES):
+        managed = procs.running(stack.paths, name)
+        lines.append((name, f"running (pid {managed.pid})" if managed else "stopped"))
+    for name, state in lines:
+        out.write(f"{name:<14} {state}\n")
+    if procs.running(stack.paths, "api-server"):
+        try:
+            out.write(f"health         {airflow.health(stack.ports)}\n")
+        except Exception as exc:  # status reports; it never fails on a half-started stack
+            out.write(f"health         unknown ({type(exc).__name__})\n")
+        out.write(login_text(stack) + "\n")
+    return 0 if all(state != "stopped" for _, state in lines) else 3
+
+
+def clean(stack: Stack, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    down(stack, out)
+    state = stack.paths.state
+    if not state.exists():
+        return
+    if not (state / STATE_MARKER).exists() and state != stack.paths.repo / ".state":
+        raise StackError(f"{state} does not look like a Vigil state folder; not deleting it")
+    shutil.rmtree(state)
+    out.write(f"removed {state}\n")
+
+
+def _start_demo(stack: Stack) -> str:
+    paths, ports = stack.paths, stack.ports
+    if procs.running(paths, DEMO_SERVICE):
+        return "already running"
+    for port, var in (
+        (ports.orders, "VIGIL_ORDERS_PORT"),
+        (ports.inventory, "VIGIL_INVENTORY_PORT"),
+    ):
+        _require_free(port, var)
+    argv = [
+        sys.executable, "-m", "vigil.stack.demo_service",
+        "--dsn", airflow.pg_uri(ports, "demo"),
+        "--state-dir", str(paths.demo_state),
+        "--orders-port", str(ports.orders),
+        "--inventory-port", str(ports.inventory),
+    ]  # fmt: skip
+    procs.start(paths, DEMO_SERVICE, argv, stack.env(), cwd=paths.repo)
+    _wait_ports(stack, DEMO_SERVICE, (ports.orders, ports.inventory), timeout=60)
+    return f"orders :{ports.orders}, inventory :{ports.inventory}"
+
+
+def _wait_ports(stack: Stack, name: str, ports: tuple[int, ...], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not procs.running(stack.paths, name):
+            raise StackError(f"{name} exited while starting", stack.paths.log(name))
+        if all(_accepts(port) for port in ports):
+            return
+        time.sleep(0.2)
+    raise StackError(
+        f"{name} not listening on {ports} after {timeout:.0f} s", stack.paths.log(name)
+    )
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _require_free(port: int, variable: str) -> None:
+    if _accepts(port):
+        raise StackError(
+            f"port {port} is in use by another program; free it or choose another with {variable}"
+        )
+
+
+def _anything_running(paths: StackPaths, ports: Ports) -> bool:
+    names = (DEMO_SERVICE, *airflow.SERVICES)
+    return (
+        any(procs.running(paths, n) for n in names)
+        or LocalPostgres(paths.pg_data, ports.pg).running
+    )
+
+
+def _started_note(started: list[str], reused: list[str]) -> str:
+    if not started:
+        return "already running"
+    if not reused:
+        return "started " + ", ".join(started)
+    return f"started {', '.join(started)}; reused {', '.join(reused)}"

@@ -1,0 +1,178 @@
+"""Fault switches on the running demo: each has its visible effect, and off undoes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from demo import config, faults
+from demo.config import ACME_TOKEN
+from demo.launcher import DemoSystem
+from vigil.stack.postgres import LocalPostgres, free_port
+
+pytestmark = pytest.mark.integration
+ACME = {"Authorization": f"Bearer {ACME_TOKEN}"}
+ADMIN = {"Authorization": f"Bearer {config.admin_token()}"}
+
+
+@pytest.fixture(scope="module")
+def demo(pg: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSystem]:
+    name = "demo_faults_" + uuid.uuid4().hex[:8]
+    pg.create_database(name)
+    # Laid out like the repo's .state, so the CLI can find it through VIGIL_STATE_DIR.
+    state = tmp_path_factory.mktemp("state") / ".state"
+    system = DemoSystem(
+        pg.dsn(name), state / "demo", orders_port=free_port(), inventory_port=free_port()
+    )
+    system.start()
+    yield system
+    system.stop()
+
+
+@pytest.fixture(autouse=True)
+def all_faults_off(demo: DemoSystem) -> Iterator[None]:
+    yield
+    faults.clear(demo.dsn)
+
+
+def until(predicate: Callable[[], bool], what: str, timeout: float = 5) -> None:
+    """Poll (faults reach the services within their 0.5 s cache) with a bound."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.1)
+
+
+def get(url: str, headers: dict[str, str] = ACME) -> requests.Response:
+    return requests.get(url, headers=headers, timeout=10)
+
+
+def cli(demo: DemoSystem, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m demo.faults ...` finding the demo the way a user's shell would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")}
+    env[config.ENV_STATE_DIR] = str(Path(demo.state_dir).parent)
+    return subprocess.run(
+        [sys.executable, "-m", "demo.faults", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=30,
+        cwd=config.REPO_ROOT,
+        check=False,
+    )
+
+
+def test_errors_fail_the_configured_share_of_requests(demo: DemoSystem) -> None:
+    url = f"{demo.orders_url}/v1/orders?limit=1"
+    faults.set_fault("errors", True, dsn=demo.dsn)  # default rate 0.5
+    until(lambda: get(url).status_code == 500, "orders-api answers 500")
+    responses = [get(url) for _ in range(20)]
+    codes = [r.status_code for r in responses]
+    assert codes.count(500) == 10 and codes.count(200) == 10  # exactly the share, not random
+    failed = next(r for r in responses if r.status_code == 500)
+    assert failed.json()["error"] == "injected failure (fault errors)"
+    assert failed.headers["X-Demo-Faults"] == "errors"
+    assert get(f"{demo.orders_url}/health").status_code == 200  # health is not an API call
+    faults.set_fault("errors", False, dsn=demo.dsn)
+    until(lambda: all(get(url).status_code == 200 for _ in range(4)), "errors stop")
+    assert [get(url).status_code for _ in range(10)] == [200] * 10
+
+
+def test_admin_endpoint_switches_faults_for_both_services(demo: DemoSystem) -> None:
+    admin = f"{demo.inventory_url}/admin/faults"
+    body = {"name": "errors", "enabled": True, "value": 1.0}
+    assert requests.post(admin, json=body, timeout=5).status_code == 401
+    assert requests.post(admin, json=body, headers=ACME, timeout=5).status_code == 401
+    bad = requests.post(admin, json={**body, "name": "gremlins"}, headers=ADMIN, timeout=5)
+    assert bad.status_code == 422 and "gremlins" in bad.json()["error"]
+    out_of_range = requests.post(admin, json={**body, "value": 2}, headers=ADMIN, timeout=5)
+    assert out_of_range.status_code == 422
+    switched = requests.post(admin, json=body, headers=ADMIN, timeout=5)
+    assert switched.status_code == 200
+    assert switched.json()["errors"] == {"enabled": True, "value": 1.0}
+    response = get(f"{demo.inventory_url}/v1/products")
+    assert response.status_code == 500 and "fault errors" in response.json()["error"]
+    until(lambda: get(f"{demo.orders_url}/v1/orders").status_code == 500, "orders-api too")
+    off = requests.post(
+        f"{demo.orders_url}/admin/faults",
+        headers=ADMIN,
+        timeout=5,
+        json={"name": "errors", "enabled": False},
+    )
+    assert off.json()["errors"]["enabled"] is False
+    until(lambda: get(f"{demo.inventory_url}/v1/products").status_code == 200, "errors off")
+
+
+def test_latency_delays_responses(demo: DemoSystem) -> None:
+    url = f"{demo.inventory_url}/v1/products?limit=1"
+    assert "X-Demo-Faults" not in get(url).headers
+    faults.set_fault("latency", True, dsn=demo.dsn)  # default 300 ms
+    until(lambda: "latency" in get(url).headers.get("X-Demo-Faults", ""), "latency applied")
+    started = time.perf_counter()
+    delayed = get(url)
+    # A lower bound, not a speed assertion: the service sleeps at least this long.
+    assert time.perf_counter() - started >= 0.3
+    assert delayed.status_code == 200
+    assert "latency" in get(f"{demo.orders_url}/health", {}).headers["X-Demo-Faults"]
+    faults.set_fault("latency", False, dsn=demo.dsn)
+    until(lambda: "X-Demo-Faults" not in get(url).headers, "latency removed")
+
+
+def test_inventory_down_via_cli(demo: DemoSystem) -> None:
+    switched = cli(demo, "inventory-down", "on")
+    assert switched.returncode == 0, switched.stderr
+    assert "inventory-down  ON" in switched.stdout
+    until(lambda: get(f"{demo.orders_url}/health").status_code == 503, "orders-api degraded")
+    health = get(f"{demo.orders_url}/health").json()
+    assert health["status"] == "degraded"
+    assert health["dependencies"]["inventory-api"]["status"] == "down"
+    assert health["dependencies"]["database"]["status"] == "ok"
+    inventory_health = get(f"{demo.inventory_url}/health")
+    assert (inventory_health.status_code, inventory_health.json()["status"]) == (503, "down")
+    assert get(f"{demo.inventory_url}/v1/products").status_code == 503
+    assert get(f"{demo.inventory_url}/v1/products", {}).status_code == 503  # even unauthenticated
+    assert get(f"{demo.inventory_url}/admin/faults", ADMIN).status_code == 200
+    # Orders are still taken, but wait as pending until stock can be reserved.
+    body = {"customer_id": 1, "items": [{"sku": "SKU-0010", "quantity": 1}]}
+    order = requests.post(f"{demo.orders_url}/v1/orders", json=body, headers=ACME, timeout=10)
+    assert (order.status_code, order.json()["status"]) == (201, "pending")
+
+    assert cli(demo, "inventory-down", "off").returncode == 0
+    until(lambda: get(f"{demo.orders_url}/health").status_code == 200, "orders-api healthy")
+    url = f"{demo.orders_url}/v1/orders/{order.json()['id']}"
+    until(lambda: get(url).json()["status"] == "shipped", "pending order ships", timeout=15)
+
+
+def test_cli_status_and_errors(demo: DemoSystem, tmp_path: Path) -> None:
+    faults.set_fault("latency", True, dsn=demo.dsn, value=50)
+    status = cli(demo, "status")
+    assert status.returncode == 0
+    assert "latency         ON (value 50)" in status.stdout
+    assert f"orders-api: {demo.orders_url}" in status.stdout
+    assert cli(demo, "gremlins", "on").returncode == 2
+    assert cli(demo, "errors").returncode == 2
+    out_of_range = cli(demo, "errors", "on", "--value", "3")
+    assert out_of_range.returncode == 1 and "between 0 and 1" in out_of_range.stderr
+    nowhere = subprocess.run(
+        [sys.executable, "-m", "demo.faults", "status"],
+        text=True,
+        capture_output=True,
+        timeout=30,
+        cwd=config.REPO_ROOT,
+        check=False,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("DEMO_")},
+            config.ENV_STATE_DIR: str(tmp_path),
+        },
+    )
+    assert nowhere.returncode == 1
+    assert "DEMO_DATABASE_URL" in nowhere.stderr and str(tmp_path) in nowhere.stderr

@@ -1,0 +1,193 @@
+"""The alerts config fails closed: unknown keys, dangling channel names, literal secrets and
+impossible windows are errors naming the field; every kind has its implementation."""
+
+from __future__ import annotations
+
+import typing
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from vigil.alerts import CHANNEL_KINDS, RULE_KINDS, SENDERS, SIGNALS, AlertsConfig, Resolver
+from vigil.alerts.config import DurationRegression
+from vigil.alerts.durations import format_duration, parse_duration
+from vigil.alerts.rules import EVALUATORS
+from vigil.context import ConnectionInfo
+
+pytestmark = pytest.mark.unit
+
+FULL: dict[str, Any] = {
+    "channels": {
+        "slack-oncall": {"kind": "slack", "webhook_url": "${SLACK_ONCALL_URL}"},
+        "hook": {"kind": "webhook", "url": "https://hooks.example.org/vigil",
+                 "secret": "${VIGIL_HOOK_SECRET}"},
+        "email-team": {"kind": "email", "conn_id": "smtp_default", "to": ["team@example.org"],
+                       "from": "vigil@example.org"},
+        "log": {"kind": "log"},
+    },
+    "routes": {"critical": ["slack-oncall", "email-team"], "warning": ["log"]},
+    "rules": [
+        {"id": "run-rate", "kind": "run_failure_rate"},
+        {"id": "flaky", "kind": "window_failure_rate", "window": {"last": "7d"},
+         "group_by": ["kind", "target"], "severity": "critical"},
+        {"id": "streak", "kind": "consecutive_failures", "count": 3, "resolve_after": 2,
+         "channels": ["hook"], "repeat_interval": "12h", "for_runs": 2},
+        {"id": "slow", "kind": "duration_regression", "subject": "task"},
+    ],
+    "silences": [
+        {"name": "sunday-backup", "weekdays": ["sun"], "start": "02:00", "end": "04:00",
+         "timezone": "Europe/Paris", "match": {"target": "db"}},
+        {"name": "patch-day", "cron": "0 3 1 * *", "duration": "2h"},
+    ],
+}  # fmt: skip
+
+
+def problems(data: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as info:
+        AlertsConfig.model_validate(data)
+    return str(info.value)
+
+
+def with_(**changes: Any) -> dict[str, Any]:
+    return {**FULL, **changes}
+
+
+def test_a_full_config_reads_with_its_defaults() -> None:
+    config = AlertsConfig.model_validate(FULL)
+    run_rate, flaky, streak, slow = config.rules
+    assert run_rate.threshold == 0.05 and run_rate.repeat_interval == timedelta(hours=24)  # type: ignore[union-attr]
+    assert flaky.window.last == timedelta(days=7)  # type: ignore[union-attr]
+    assert config.channels_for(run_rate) == ["log"]  # a warning, by route
+    assert config.channels_for(flaky) == ["slack-oncall", "email-team"]
+    assert config.channels_for(streak) == ["hook"]  # its own channels win
+    assert isinstance(slow, DurationRegression) and (slow.factor, slow.baseline_runs) == (2.0, 7)
+    assert config.channels["email-team"].from_ == "vigil@example.org"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"rules": [{"id": "x", "kind": "run_failure_rate", "treshold": 0.1}]}, "treshold"),
+        ({"rules": [{"id": "x", "kind": "page_me"}]}, "run_failure_rate"),
+        ({"routes": {"critical": ["pager"]}}, "routes.critical: unknown channel 'pager'"),
+        ({"rules": [{"id": "x", "kind": "run_failure_rate", "channels": ["pager"]}]},
+         "rules[x].channels: unknown channel 'pager'"),
+        ({"rules": [{"id": "x", "kind": "run_failure_rate"}] * 2}, "id 'x' is used 2 times"),
+        ({"rules": [{"id": "x", "kind": "window_failure_rate", "window": {}}]},
+         "last_runs (e.g. 10) and/or last"),
+        ({"rules": [{"id": "x", "kind": "window_failure_rate", "window": {"last_runs": 500}}]},
+         "beyond history_runs (200)"),
+        ({"rules": [{"id": "x", "kind": "duration_regression", "min_runs": 9}]},
+         "min_runs (9) cannot exceed baseline_runs (7)"),
+        ({"rules": [{"id": "x", "kind": "run_failure_rate", "repeat_interval": "soon"}]},
+         "cannot read duration 'soon'"),
+        ({"rules": [{"id": "x", "kind": "run_failure_rate", "threshold": 1.5}]}, "threshold"),
+        ({"rules": [{"id": "Bad Id", "kind": "run_failure_rate"}]}, "id"),
+    ],
+)  # fmt: skip
+def test_rule_problems_name_the_field(change: dict[str, Any], expected: str) -> None:
+    assert expected in problems(with_(**change))
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected"),
+    [
+        ({"kind": "slack", "webhook_url": "https://hooks.slack.com/services/T/B/x"},
+         "slack webhook_url is a secret"),
+        ({"kind": "slack", "webhook_url": "${URL:-https://hooks.slack.com/x}"}, "no ':-default'"),
+        ({"kind": "slack"}, "exactly one of webhook_url or conn_id"),
+        ({"kind": "webhook", "url": "https://x.org", "secret": "hunter2"},
+         "webhook secret is a secret"),
+        ({"kind": "webhook", "url": "https://x.org", "headers": {"Authorization": "Bearer abc"}},
+         "literal secret"),
+        ({"kind": "webhook", "url": "ftp://x.org"}, "not an http(s) URL"),
+        ({"kind": "email", "conn_id": "smtp", "to": []}, "at least 1 item"),
+        ({"kind": "email", "conn_id": "smtp", "to": ["not-an-address"]}, "to.0"),
+        ({"kind": "log", "level": "loud"}, "level"),
+    ],
+)  # fmt: skip
+def test_channel_problems_name_the_field(channel: dict[str, Any], expected: str) -> None:
+    data = with_(channels={**FULL["channels"], "new": channel})
+    assert expected in problems(data)
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        ({"weekdays": ["sun"], "start": "02:00"}, "weekdays + start + end"),
+        ({"cron": "0 3 * * *"}, "give a duration"),
+        ({"cron": "0 3 * * *", "duration": "2h", "weekdays": ["mon"]}, "no weekdays"),
+        ({"cron": "0 3 L * *", "duration": "2h"}, "not supported in maintenance windows"),
+        ({"cron": "0 3 * *", "duration": "2h"}, "has 4 fields"),
+        ({"cron": "0 3 * * *", "duration": "8d"}, "at most 7d"),
+        ({"weekdays": ["sun"], "start": "02:00", "end": "03:00", "timezone": "Mars/Olympus"},
+         "unknown timezone"),
+        ({"weekdays": ["sun"], "start": "02:00", "end": "03:00", "match": {"host": "db"}},
+         "cannot match on 'host'"),
+    ],
+)  # fmt: skip
+def test_maintenance_window_problems(window: dict[str, Any], expected: str) -> None:
+    assert expected in problems(with_(silences=[{"name": "w", **window}]))
+
+
+def test_every_channel_kind_in_the_config_has_a_sender() -> None:
+    union = typing.get_args(typing.get_args(AlertsConfig.model_fields["channels"].annotation)[1])
+    kinds = {
+        typing.get_args(m.model_fields["kind"].annotation)[0] for m in typing.get_args(union[0])
+    }
+    assert kinds == set(CHANNEL_KINDS) == set(SENDERS)
+    config = AlertsConfig.model_validate(FULL)
+    resolver = Resolver(
+        environ={"SLACK_ONCALL_URL": "https://hooks.slack.com/services/T/B/x",
+                 "VIGIL_HOOK_SECRET": "s3cret-value"},
+        connection=lambda cid: ConnectionInfo(cid, "smtp", "127.0.0.1", 25),
+    )  # fmt: skip
+    for name, channel in config.channels.items():
+        sender = SENDERS[channel.kind](name, channel, resolver)
+        assert sender.validate(channel) == [], name
+
+
+def test_every_rule_kind_has_an_evaluator_and_every_subject_a_signal() -> None:
+    assert {typing.get_args(m.model_fields["kind"].annotation)[0] for m in EVALUATORS} == set(
+        RULE_KINDS
+    )
+    subjects = typing.get_args(DurationRegression.model_fields["subject"].annotation)
+    assert set(subjects) == set(SIGNALS)
+
+
+def test_a_channel_whose_references_do_not_resolve_says_which() -> None:
+    config = AlertsConfig.model_validate(FULL)
+    empty = Resolver(environ={}, connection=lambda cid: ConnectionInfo(cid))
+    found = {
+        name: SENDERS[ch.kind](name, ch, empty).validate(ch) for name, ch in config.channels.items()
+    }
+    assert found["slack-oncall"] == [
+        "channel 'slack-oncall' (slack): environment variable SLACK_ONCALL_URL is not set"
+    ]
+    assert found["email-team"] == [
+        "channel 'email-team' (email): connection 'smtp_default' has no host"
+    ]
+    assert found["hook"] == [
+        "channel 'hook' (webhook): environment variable VIGIL_HOOK_SECRET is not set"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("24h", 86400), ("90m", 5400), ("1h30m", 5400), ("7d", 604800), ("2w", 1209600),
+     (3600, 3600), ("1.5h", 5400)],
+)  # fmt: skip
+def test_durations(text: Any, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "h", "10", "1x", "-1h", 0, True])
+def test_bad_durations(bad: Any) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_format_duration() -> None:
+    assert format_duration(timedelta(days=1, hours=2, minutes=3)) == "1d2h3m"

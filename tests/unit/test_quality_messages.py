@@ -1,0 +1,117 @@
+"""The one-line messages of data-quality results: counts, bounds, sample values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from vigil.quality import messages
+
+pytestmark = pytest.mark.unit
+
+BETWEEN = "expect_column_values_to_be_between"
+
+
+def test_failed_rows_message_names_place_count_share_bounds_and_samples() -> None:
+    result = {
+        "element_count": 4000,
+        "unexpected_count": 3,
+        "partial_unexpected_list": [Decimal("-5.00"), Decimal("250000.00"), Decimal("-1.00")],
+    }
+    kwargs = {"column": "total_amount", "min_value": 0, "max_value": 100000}
+    assert messages.rows_failed("orders.total_amount", BETWEEN, kwargs, result) == (
+        "orders.total_amount: 3 of 4,000 rows (0.075%) outside [0, 100000]; "
+        "e.g. -5.00, 250000.00, -1.00"
+    )
+
+
+def test_samples_are_distinct_skip_null_and_are_capped() -> None:
+    values = [4, 4, None, 1004, 1004, 7, 8, 9, 10, 11]
+    assert messages.samples(values) == "4, 1004, 7, 8, 9"
+    assert messages.samples([None, None]) == ""
+
+
+def test_null_check_message_has_no_pointless_null_samples() -> None:
+    result = {"element_count": 10, "unexpected_count": 2, "partial_unexpected_list": [None, None]}
+    text = messages.rows_failed("t.c", "expect_column_values_to_not_be_null", {}, result)
+    assert text == "t.c: 2 of 10 rows (20%) NULL"
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "expected"),
+    [(3, 4000, "0.075%"), (1, 3, "33.3%"), (0, 10, "0%"), (5, 10, "50%"), (1, 0, "n/a")],
+)
+def test_percent(part: int, whole: int, expected: str) -> None:
+    assert messages.percent(part, whole) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"min_value": 0, "max_value": 10}, "[0, 10]"),
+        ({"min_value": 0, "max_value": 10, "strict_min": True}, "(0, 10]"),
+        ({"min_value": 1}, ">= 1"),
+        ({"max_value": 9, "strict_max": True}, "< 9"),
+    ],
+)
+def test_bounds(kwargs: dict[str, object], expected: str) -> None:
+    assert messages.bounds(kwargs) == expected
+
+
+def test_values_read_naturally() -> None:
+    assert messages.value("refunded") == "'refunded'"
+    assert messages.value(None) == "NULL"
+    assert messages.value(True) == "true"
+    assert messages.value(dt.date(2026, 1, 2)) == "2026-01-02"
+    assert messages.a_set(list(range(10))) == "{0, 1, 2, 3, 4, 5, 6, 7, … 2 more}"
+
+
+def test_passed_rows_message_with_and_without_counts() -> None:
+    kwargs = {"column": "status", "value_set": ["new", "paid"]}
+    kind = "expect_column_values_to_be_in_set"
+    passed = messages.rows_passed(
+        "orders.status", kind, kwargs, {"unexpected_count": 0, "element_count": 1234}
+    )
+    assert passed == "orders.status: all 1,234 rows in {'new', 'paid'}"
+    assert messages.rows_passed("orders.status", kind, kwargs, {"unexpected_count": 0}) == (
+        "orders.status: in {'new', 'paid'}"
+    )
+    tolerated = messages.rows_passed(
+        "orders.status",
+        kind,
+        {**kwargs, "mostly": 0.9},
+        {"unexpected_count": 2, "element_count": 100},
+    )
+    assert (
+        tolerated == "orders.status: 2 of 100 rows (2%) not in {'new', 'paid'}, within mostly=0.9"
+    )
+
+
+def test_unexpected_rows_message_shows_a_few_rows() -> None:
+    rows = [{"id": 40, "customer_id": 999999}, {"id": 41, "customer_id": 999999}]
+    text = messages.unexpected_rows("orders", 2, rows, "orders whose customer does not exist")
+    assert text == (
+        "orders: 2 unexpected rows (orders whose customer does not exist); "
+        "e.g. (id=40, customer_id=999999); (id=41, customer_id=999999)"
+    )
+
+
+def test_observed_message_for_aggregates_and_column_sets() -> None:
+    kind = "expect_table_row_count_to_be_between"
+    assert messages.observed("orders", kind, {"min_value": 1}, {"observed_value": 0}, False) == (
+        "orders: observed 0, expected row count >= 1"
+    )
+    mismatch = {"observed_value": ["a"], "details": {"mismatched": {"missing": ["b"]}}}
+    kind = "expect_table_columns_to_match_set"
+    assert messages.observed("orders", kind, {"column_set": ["a", "b"]}, mismatch, False) == (
+        "orders: columns differ: missing {'b'}"
+    )
+
+
+def test_unknown_expectation_types_still_read() -> None:
+    assert messages.expectation("expect_column_kl_divergence_to_be_less_than", {}) == (
+        "column kl divergence to be less than"
+    )
+    assert messages.violation("expect_something_new", {}) == "failing expect_something_new"

@@ -1,0 +1,158 @@
+"""Loading GX suites from JSON: check ids, severities, and errors that say where and what.
+
+These build real GX expectation objects (GX is imported once, lazily, by the loader)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vigil.quality.suites import SuiteError, load_suite
+from vigil.result import Severity
+
+pytestmark = pytest.mark.unit
+
+FIXTURE = Path(__file__).parents[1] / "integration" / "quality_fixtures" / "orders.json"
+
+
+def write(tmp_path: Path, expectations: list[Any], name: str | None = "s") -> Path:
+    path = tmp_path / "suite.json"
+    body: dict[str, Any] = {"expectations": expectations}
+    if name is not None:
+        body["name"] = name
+    path.write_text(json.dumps(body, indent=1))
+    return path
+
+
+def errors_of(path: Path) -> str:
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    return str(info.value)
+
+
+def test_fixture_suite_loads_with_ids_and_severities() -> None:
+    suite = load_suite(FIXTURE)
+    assert suite.name == "orders" and len(suite.checks) == 10
+    by_id = {c.check_id: c for c in suite.checks}
+    assert by_id["orders.row_count"].type == "expect_table_row_count_to_be_between"
+    currency = by_id["orders.expect_column_values_to_be_in_set.currency"]
+    assert currency.severity is Severity.WARNING and currency.column == "currency"
+    orphans = by_id["orders.orphans"]
+    assert orphans.severity is Severity.CRITICAL
+    assert orphans.description == "orders whose customer does not exist"
+
+
+def test_default_ids_use_column_or_kwargs_hash_and_disambiguate(tmp_path: Path) -> None:
+    low = {"column": "amount", "min_value": 0}
+    high = {"column": "amount", "max_value": 10}
+    path = write(
+        tmp_path,
+        [
+            {"type": "expect_column_values_to_be_between", "kwargs": low},
+            {"type": "expect_column_values_to_be_between", "kwargs": high},
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+        ],
+    )
+    ids = [c.check_id for c in load_suite(path).checks]
+    assert ids[0].startswith("s.expect_column_values_to_be_between.amount.")
+    assert ids[1].startswith("s.expect_column_values_to_be_between.amount.")
+    assert ids[0] != ids[1]
+    assert ids[2].startswith("s.expect_table_row_count_to_be_between.")
+    assert ids == [c.check_id for c in load_suite(path).checks]  # stable across loads
+
+
+def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
+    path = write(tmp_path, [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}}], None)
+    assert load_suite(path).checks[0].check_id == "suite.expect_column_to_exist.a"
+
+
+def test_gx_top_level_severity_is_read_when_meta_has_none(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        [
+            {"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "severity": "info"},
+            {
+                "type": "expect_column_to_exist",
+                "kwargs": {"column": "b"},
+                "severity": "warning",
+                "meta": {"severity": "critical"},
+            },
+        ],
+    )
+    assert [c.severity for c in load_suite(path).checks] == [Severity.WARNING, Severity.CRITICAL]
+
+
+def test_invalid_json_names_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{\n  "name": "x",\n  "expectations": [1,,2]\n}\n')
+    message = errors_of(path)
+    assert message.startswith(f"{path}:3:22: not valid JSON")
+    assert '"expectations": [1,,2]' in message and "^" in message
+
+
+def test_unknown_type_suggests_the_closest(tmp_path: Path) -> None:
+    path = write(tmp_path, [{"type": "expect_column_values_to_not_be_nul", "kwargs": {}}])
+    message = errors_of(path)
+    assert "expectations[0] (expect_column_values_to_not_be_nul): unknown expectation type" in (
+        message
+    )
+    assert "did you mean 'expect_column_values_to_not_be_null'?" in message
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        [
+            {"type": "expect_column_values_to_be_between", "kwargs": {"min_value": 1}},
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"colum": "a", "value_set": []},
+            },
+            {
+                "type": "expect_column_to_exist",
+                "kwargs": {"column": "a"},
+                "meta": {"severity": "high"},
+            },
+            {"type": "expect_column_to_exist", "kwargs": {"column": "b"}, "bogus": 1},
+            {"type": "expect_column_to_exist", "kwargs": {"column": "c", "result_format": "BASIC"}},
+            {
+                "type": "unexpected_rows_expectation",
+                "kwargs": {"unexpected_rows_query": "SELECT * FROM orders"},
+            },
+            "not an object",
+        ],
+    )
+    message = errors_of(path)
+    assert "8 problem(s)" in message  # the misspelt column is missing and unknown
+    assert (
+        "expectations[0] (expect_column_values_to_be_between): missing required kwargs: "
+        "column" in message
+    )
+    assert "unknown kwarg 'colum'; did you mean 'column'?" in message
+    assert "meta.severity 'high' is not one of: critical, warning" in message
+    assert "expectations[3] (expect_column_to_exist): unknown key 'bogus'" in message
+    assert "kwarg 'result_format' is set by Vigil at run time" in message
+    assert "unexpected_rows_query must select from {batch}" in message
+    assert "expectations[6]: an expectation is a JSON object, not str" in message
+
+
+def test_duplicate_explicit_ids_are_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        [
+            {"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "meta": {"id": "x"}},
+            {"type": "expect_column_to_exist", "kwargs": {"column": "b"}, "meta": {"id": "x"}},
+        ],
+    )
+    assert "expectations[1]: check id 'x' is already used by expectations[0]" in errors_of(path)
+
+
+def test_shape_errors(tmp_path: Path) -> None:
+    path = tmp_path / "list.json"
+    path.write_text("[]")
+    assert "a suite is a JSON object" in errors_of(path)
+    assert "'expectations' must be a non-empty list" in errors_of(write(tmp_path, []))
+    assert "cannot read suite file" in errors_of(tmp_path / "missing.json")

@@ -1,0 +1,310 @@
+"""The spec loader against a corpus of malformed specs: each problem at its line and path."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from vigil.spec import Problem, Spec, SpecError, load_spec, load_specs
+from vigil.spec.models import HttpCheck, TcpTarget
+
+pytestmark = pytest.mark.unit
+
+HERE = Path(__file__).parent
+BAD = HERE / "specs_bad"
+GOOD = HERE / "specs_good" / "shop.yaml"
+
+# (file, line, field path, fragment of the message or hint). Line None: no place in the file.
+CASES = [
+    ("yaml_syntax.yaml", 12, "", "YAML syntax error: expected ',' or ']'"),
+    ("yaml_syntax.yaml", 12, "", "flow sequence that starts on line 11"),
+    ("yaml_tab.yaml", 4, "", "indent with spaces, not tabs"),
+    ("yaml_two_documents.yaml", 6, "", "expected a single document"),
+    ("empty.yaml", None, "", "the file is empty"),
+    ("not_a_mapping.yaml", 1, "", "expected a mapping (key: value lines), found a list"),
+    ("unknown_top_key.yaml", 6, "tag", "unknown key 'tag' — did you mean 'tags'?"),
+    ("unknown_key.yaml", 11, "checks.health[0].timout_s", "did you mean 'timeout_s'?"),
+    ("misspelt_target_key.yaml", 5, "targets.orders.base_ur", "did you mean 'base_url'?"),
+    ("tcp_host_port.yaml", 5, "targets.cache.host", "write address: 'host:port'"),
+    ("tcp_host_port.yaml", 4, "targets.cache.address", "missing required field 'address'"),
+    ("wrong_type.yaml", 11, "checks.health[0].timeout_s", "should be a valid number"),
+    ("missing_required.yaml", 4, "targets.db.conn_id", "missing required field 'conn_id'"),
+    ("missing_environment.yaml", 1, "environment", "missing required field 'environment'"),
+    ("bad_enum.yaml", 11, "checks.health[0].severity", "expected 'critical' or 'warning'"),
+    ("bad_method.yaml", 11, "checks.health[0].method", "did you mean 'GET'?"),
+    ("bad_target_kind.yaml", 4, "targets.orders.kind", "unknown kind 'htp'"),
+    ("bad_target_kind.yaml", 4, "targets.orders.kind", "did you mean 'http'?"),
+    ("bad_check_kind.yaml", 9, "checks.health[0].kind", "unknown kind 'htttp'"),
+    ("missing_kind.yaml", 4, "targets.orders.kind", "missing required field 'kind'"),
+    ("unknown_target.yaml", 10, "checks.health[0].target", "unknown target 'order'"),
+    ("unknown_target.yaml", 10, "checks.health[0].target", "did you mean 'orders'?"),
+    ("duplicate_check_id.yaml", 11, "checks.health[1].id", "duplicate check id 'orders-up'"),
+    ("kind_mismatch.yaml", 9, "checks.health[0].kind", "a 'tcp' check needs a 'tcp' target"),
+    ("bad_cron.yaml", 8, "schedules.daily.cron", "has 4 fields; expected 5"),
+    ("cron_out_of_range.yaml", 8, "schedules.weekly.cron", "hour '25' is out of range 0-23"),
+    ("bad_timezone.yaml", 2, "timezone", "did you mean 'Europe/Paris'?"),
+    ("literal_password_url.yaml", 5, "targets.orders.base_url", "literal password"),
+    ("literal_password_url.yaml", 5, "targets.orders.base_url", "'${VAR_NAME}'"),
+    (
+        "literal_auth_header.yaml",
+        8,
+        "targets.orders.headers.Authorization",
+        "'Authorization' holds a literal secret",
+    ),
+    ("literal_auth_header.yaml", 8, "targets.orders.headers.Authorization", "conn_id"),
+    ("literal_secret_in_body.yaml", 15, "checks.health[0].body.password", "literal secret"),
+    ("secret_default.yaml", 12, "checks.health[0].headers.X-Api-Key", "drop the ':-...'"),
+    ("query_token.yaml", 11, "checks.health[0].path", "query parameter 'access_token'"),
+    ("bad_condition_syntax.yaml", 13, "checks.health[0].conditions[1]", "cannot parse condition"),
+    (
+        "bad_condition_regex.yaml",
+        12,
+        "checks.health[0].conditions[0]",
+        "invalid regular expression",
+    ),
+    ("bad_condition_compare.yaml", 12, "checks.health[0].conditions[0]", "compares numbers"),
+    ("unknown_depends_on.yaml", 6, "targets.orders.depends_on[0]", "unknown target 'db'"),
+    ("unknown_depends_on.yaml", 6, "targets.orders.depends_on[0]", "did you mean 'dbs'?"),
+    ("self_depends_on.yaml", 7, "targets.orders.depends_on[0]", "cannot depend on itself"),
+    ("dependency_cycle.yaml", 6, "targets.orders.depends_on", "orders -> db -> orders"),
+    ("negative_timeout.yaml", 11, "checks.health[0].timeout_s", "greater than 0; found -1"),
+    ("bad_port.yaml", 5, "targets.cache.address", "port must be a number from 1 to 65535"),
+    ("bad_address.yaml", 5, "targets.cache.address", "'localhost' is not 'host:port'"),
+    ("bad_address_default.yaml", 5, "targets.cache.address", "the default of the reference"),
+    ("empty_expect_status.yaml", 11, "checks.health[0].expect_status", "found an empty list"),
+    ("bad_status_code.yaml", 11, "checks.health[0].expect_status[1]", "less than or equal to 599"),
+    ("expect_status_not_list.yaml", 11, "checks.health[0].expect_status", "expected a list"),
+    ("bad_base_url.yaml", 5, "targets.orders.base_url", "is not an http(s) URL"),
+    ("bad_url_default.yaml", 5, "targets.orders.base_url", "the default 'localhost:18081'"),
+    ("bad_name.yaml", 3, "targets.Orders", "invalid name 'Orders'"),
+    ("bad_check_id.yaml", 8, "checks.health[0].id", "invalid name 'Orders Up'"),
+    ("duplicate_yaml_key.yaml", 6, "targets.orders.base_url", "duplicate key 'base_url'"),
+    ("malformed_env_ref.yaml", 5, "targets.orders.base_url", "malformed environment reference"),
+    ("targets_not_mapping.yaml", 3, "targets", "expected a mapping"),
+    ("check_not_mapping.yaml", 8, "checks.health[0]", "expected a mapping"),
+    ("relative_path.yaml", 11, "checks.health[0].path", "path must start with '/'"),
+    ("bad_cadence_kind.yaml", 9, "schedules.monthly.kinds[1]", "'quality' is not allowed"),
+    ("retries_too_high.yaml", 7, "defaults.retries", "less than or equal to 10"),
+    ("recursive_alias.yaml", 2, "", "recursive YAML alias"),
+]
+
+
+def problems_of(name: str) -> list[Problem]:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BAD / name)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(("name", "line", "path", "fragment"), CASES)
+def test_bad_spec_reports_problem_at_its_line(
+    name: str, line: int | None, path: str, fragment: str
+) -> None:
+    problems = problems_of(name)
+    here = [p for p in problems if p.line == line and p.path == path]
+    shown = "\n".join(p.headline() for p in problems)
+    assert here, f"no problem at line {line} path {path!r}; got:\n{shown}"
+    assert any(fragment in p.headline() for p in here), shown
+
+
+def test_every_fixture_has_a_case() -> None:
+    fixtures = {p.name for p in BAD.glob("*.yaml")} - {"three_problems.yaml"}
+    assert fixtures == {case[0] for case in CASES}
+    assert len(fixtures) >= 30
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BAD.glob("*.yaml")))
+def test_rendering_points_at_the_line(name: str) -> None:
+    """Each problem renders as file:line:col: path: message, the source line and a caret."""
+    with pytest.raises(SpecError) as caught:
+        load_spec(BAD / name)
+    text = str(caught.value)
+    for problem in caught.value.problems:
+        assert problem.file == str(BAD / name)
+        if problem.line is None:
+            assert f"{problem.file}: {problem.message}" in text
+            continue
+        head = f"{problem.file}:{problem.line}:{problem.column}: "
+        assert head + (f"{problem.path}: " if problem.path else "") + problem.message in text
+        assert f"  {problem.line} | {problem.source_line}" in text
+        caret = " " * (len(str(problem.line)) + 2) + " | " + " " * (problem.column - 1) + "^"
+        assert caret in text
+
+
+def test_three_problems_reported_together_on_their_lines() -> None:
+    problems = problems_of("three_problems.yaml")
+    assert [(p.line, p.path) for p in problems] == [
+        (8, "targets.cache.address"),
+        (14, "checks.health[0].timout_s"),
+        (17, "checks.health[1].target"),
+    ]
+    assert "port must be a number" in problems[0].message
+    assert problems[1].hint == "did you mean 'timeout_s'?"
+    assert problems[2].hint == "did you mean 'cache'?"
+
+
+def test_unknown_key_points_at_the_key_and_hides_the_matching_missing_field() -> None:
+    problems = problems_of("misspelt_target_key.yaml")
+    assert len(problems) == 1  # not also "missing required field 'base_url'"
+    (problem,) = problems
+    assert (problem.line, problem.column, problem.end_column) == (5, 5, 12)
+    assert problem.source_line == "    base_ur: http://127.0.0.1:18081"
+
+
+def test_compiler_style_headline() -> None:
+    (problem,) = problems_of("unknown_key.yaml")
+    assert problem.headline() == (
+        f"{BAD / 'unknown_key.yaml'}:11:7: checks.health[0].timout_s: "
+        "unknown key 'timout_s' — did you mean 'timeout_s'?"
+    )
+    assert problem.render().splitlines()[1:] == [
+        "  11 |       timout_s: 3",
+        "     |       ^~~~~~~~",
+    ]
+
+
+def test_literal_secrets_are_masked_in_the_report() -> None:
+    for name in ("literal_auth_header.yaml", "literal_secret_in_body.yaml", "secret_default.yaml"):
+        text = str(SpecError(problems_of(name)))
+        assert "abc123" not in text and "hunter2" not in text, text
+        assert "***" in text
+
+
+def test_a_multi_line_secret_is_masked_too(tmp_path: Path) -> None:
+    path = tmp_path / "folded.yaml"
+    path.write_text(
+        (BAD / "literal_auth_header.yaml")
+        .read_text()
+        .replace("Authorization: Bearer abc123", 'Authorization: "Bearer\n        abc123"')
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.source_line) == (8, "      Authorization: ***")
+    assert "Bearer" not in str(caught.value)
+
+
+def test_located_references_and_a_secret_are_not_reported_twice() -> None:
+    # The model validators refuse the same things; the loader keeps only its located report.
+    assert len(problems_of("literal_auth_header.yaml")) == 1
+    assert len(problems_of("literal_password_url.yaml")) == 1
+    assert len(problems_of("kind_mismatch.yaml")) == 1
+    assert len(problems_of("malformed_env_ref.yaml")) == 1
+
+
+def test_problem_carries_found_and_expected() -> None:
+    (problem,) = problems_of("bad_enum.yaml")
+    assert problem.found == "'high'"
+    assert problem.expected == "'critical' or 'warning'"
+    (problem,) = problems_of("unknown_target.yaml")
+    assert problem.found == "'order'" and problem.expected == "orders"
+
+
+def test_good_spec_loads() -> None:
+    spec = load_spec(GOOD)
+    assert isinstance(spec, Spec)
+    assert spec.environment == "shop"
+    assert sorted(spec.targets) == ["broker", "cache", "db", "orders"]
+    orders = spec.targets["orders"]
+    assert orders.kind == "http"
+    assert orders.base_url == "${SHOP_ORDERS_URL:-http://127.0.0.1:18081}"
+    cache = spec.targets["cache"]
+    assert isinstance(cache, TcpTarget) and cache.address == "${SHOP_CACHE_ADDR:-127.0.0.1:16379}"
+    check = spec.checks.health[0]
+    assert isinstance(check, HttpCheck)
+    assert str(check.conditions[0]) == 'status == "ok"'
+    assert spec.schedules.weekly.cron == "0 7 * * MON"
+
+
+def test_load_specs_reports_bad_files_and_keeps_the_good(tmp_path: Path) -> None:
+    shutil.copy(GOOD, tmp_path / "shop.yaml")
+    shutil.copy(BAD / "unknown_key.yaml", tmp_path / "broken.yml")
+    (tmp_path / "notes.txt").write_text("not a spec")
+    twin = GOOD.read_text().replace("description: The shop", "description: Again")
+    (tmp_path / "twin.yaml").write_text(twin)
+    specs, errors = load_specs(tmp_path)
+    assert list(specs) == ["shop"]
+    assert set(errors) == {tmp_path / "broken.yml", tmp_path / "twin.yaml"}
+    (dup,) = errors[tmp_path / "twin.yaml"].problems
+    assert (dup.line, dup.path) == (3, "environment")
+    assert f"environment 'shop' is already declared in {tmp_path / 'shop.yaml'}" in dup.message
+
+
+def test_load_specs_on_a_missing_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(NotADirectoryError, match="does not exist"):
+        load_specs(tmp_path / "nowhere")
+
+
+def test_unreadable_file_is_a_problem_without_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("environment: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    (problem,) = caught.value.problems
+    assert problem.line is None and "cannot read the spec file" in problem.message
+
+
+def test_no_stale_results_between_loads(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    path.write_text((BAD / "unknown_key.yaml").read_text())
+    with pytest.raises(SpecError):
+        load_spec(path)
+    path.write_text(GOOD.read_text())
+    assert load_spec(path).environment == "shop"
+    path.write_text((BAD / "bad_enum.yaml").read_text())
+    with pytest.raises(SpecError, match="'high' is not allowed"):
+        load_spec(path)
+
+
+def test_loading_imports_nothing_heavy() -> None:
+    """DAG files load specs on every parse: no Airflow, GX, HTTP clients or drivers."""
+    code = (
+        "import sys; from vigil.spec import load_spec, load_specs; "
+        f"load_spec({str(GOOD)!r}); load_specs({str(BAD)!r}); "
+        "heavy = ('airflow', 'great_expectations', 'requests', 'aiohttp', 'psycopg2', 'pandas', "
+        "'sqlalchemy', 'docker'); print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_loading_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the spec loader opened a socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    assert load_spec(GOOD).environment == "shop"
+    specs, errors = load_specs(BAD)
+    assert not specs and len(errors) == len(list(BAD.glob("*.yaml")))
+
+
+def test_mangled_specs_never_crash_the_loader(tmp_path: Path) -> None:
+    """Random one-character edits of a good spec: a Spec or a SpecError, never a traceback."""
+    rng = random.Random(20240601)
+    lines = GOOD.read_text().splitlines()
+    alphabet = ":-[]{}'\"&*!|>%@`#\t ,?x1${}\\é"
+    path = tmp_path / "mangled.yaml"
+    outcomes = {"ok": 0, "problems": 0}
+    for _ in range(300):
+        mangled = list(lines)
+        index = rng.randrange(len(mangled))
+        line = mangled[index] or " "
+        column = rng.randrange(len(line))
+        mangled[index] = line[:column] + rng.choice(alphabet) + line[column + 1 :]
+        path.write_text("\n".join(mangled) + "\n")
+        try:
+            load_spec(path)
+            outcomes["ok"] += 1
+        except SpecError as exc:
+            outcomes["problems"] += 1
+            assert exc.problems and str(exc)
+            assert all(p.line is None or 1 <= p.line <= len(mangled) + 1 for p in exc.problems)
+    assert outcomes["problems"] > 100

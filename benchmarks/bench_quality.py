@@ -186,7 +186,7 @@ def measure(dsn: str, rows: int, workdir: Path, n: int, compare: bool) -> dict[s
     suite_path = workdir / f"{table}.json"
     suite_path.write_text(json.dumps(suite(table)))
     outcome: dict[str, Any] = {
-        "name": f"quality_{rows // 1_000_000}m_rows",
+        "name": f"quality_{_size(rows)}_rows",
         "rows": rows,
         "checks": len(suite(table)["expectations"]),
     }
@@ -272,6 +272,13 @@ def main() -> None:
             server.stop()
     for line in lines:
         print(json.dumps(line))
+
+
+def _size(rows: int) -> str:
+    for unit, scale in (("m", 1_000_000), ("k", 1_000)):
+        if rows >= scale and rows % scale == 0:
+            return f"{rows // scale}{unit}"
+    return str(rows)
 
 
 def _warm_suite(workdir: Path) -> Path:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from vigil.stack.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -22,3 +27,82 @@ def airflow_db() -> str:
                             timeout=300, env=dict(os.environ))
     assert result.returncode == 0, f"airflow db migrate failed:\n{result.stderr[-3000:]}"
     return home
+
+
+@pytest.fixture(scope="session")
+def demo_system(pg: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The demo system on free ports over its own database, for the whole session."""
+    from demo.launcher import DemoSystem
+
+    pg.create_database("dagtest_demo")
+    system = DemoSystem(pg.dsn("dagtest_demo"), tmp_path_factory.mktemp("demo"),
+                        orders_port=free_port(), inventory_port=free_port())
+    system.start()
+    yield system
+    system.stop()
+
+
+@contextmanager
+def vigil_env(pg: Any, system: Any, results_db: str, **extra: str) -> Iterator[dict[str, str]]:
+    """Vigil's environment for in-process dag.test() runs, restored afterwards."""
+    from demo import config as demo_config
+
+    pg.create_database(results_db)
+    env = {
+        "AIRFLOW_CONN_VIGIL_DEMO_DB": system.dsn,
+        "AIRFLOW_CONN_VIGIL_RESULTS": pg.dsn(results_db),
+        "DEMO_ORDERS_URL": system.orders_url,
+        "DEMO_INVENTORY_URL": system.inventory_url,
+        "DEMO_DB_ADDR": f"127.0.0.1:{pg.port}",
+        "DEMO_TOKEN_ACME": demo_config.ACME_TOKEN,
+        "DEMO_WEBHOOK_SECRET": "dag-test-secret",
+        "DEMO_WEBHOOK_URL": "http://127.0.0.1:9/closed",  # discard port: nobody listens
+        "VIGIL_SPECS_DIR": str(REPO / "include" / "specs"),
+        **extra,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS)).dags[dag_id].test(run_conf=conf)
+
+
+@contextmanager
+def inventory_down(system: Any) -> Iterator[None]:
+    """Switch the demo's inventory-down fault on for the block; services re-read fault
+    state every 0.5 s, so wait (bounded) until inventory-api's /health shows each change."""
+    from demo import faults
+
+    faults.set_fault("inventory-down", True, dsn=system.dsn)
+    _wait_for_health(system.inventory_url, 503)
+    try:
+        yield
+    finally:
+        faults.set_fault("inventory-down", False, dsn=system.dsn)
+        _wait_for_health(system.inventory_url, 200)
+
+
+def _wait_for_health(base_url: str, status: int, timeout_s: float = 10.0) -> None:
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while time.monotonic() < deadline:
+        seen = requests.get(f"{base_url}/health", timeout=2).status_code
+        if seen == status:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{base_url}/health answered {seen}, not {status}, for {timeout_s}s")

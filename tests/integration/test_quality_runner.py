@@ -292,3 +292,10 @@ def test_invalid_suite_lists_every_problem(shop: str, tmp_path: Path) -> None:
     assert result.status is Status.ERROR
     assert "did you mean 'expect_column_values_to_be_between'?" in result.message
     assert "missing required kwargs: column" in result.message
+
+
+def test_unparseable_dsn_is_an_error_for_every_check() -> None:
+    results = validate("not a dsn")
+    assert list(results) == IDS
+    assert {r.status for r in results.values()} == {Status.ERROR}
+    assert "invalid connection settings" in results["orders.row_count"].message

@@ -96,6 +96,14 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
             trigger_rule=TriggerRule.ALL_DONE,
             retries=1,
         )
+        # Ends every DAG, whatever happened upstream: alerts, notifications, reports.
+        summarize >> PythonOperator(
+            task_id="evaluate",
+            python_callable=tasks.evaluate,
+            op_kwargs=op_kwargs,
+            trigger_rule=TriggerRule.ALL_DONE,
+            retries=1,
+        )
         for kind in kinds:
             for task in _kind_group(spec, kind, op_kwargs).values():
                 task >> summarize
@@ -132,7 +140,9 @@ def describe(spec: Spec, cadence: str, kinds: list[str]) -> str:
         "",
         f"Runs on `{getattr(spec.schedules, cadence).cron}` ({spec.timezone}). "
         "Each task runs one target's checks and logs a table of results; `summarize` "
-        "records the run and fails it when any critical check failed or errored.",
+        "records the run and fails when any critical check failed or errored; `evaluate` "
+        "judges the alert rules, sends notifications, writes the run report and carries "
+        "the same verdict, so the run's final state reflects the checks.",
         "",
     ]
     for kind in kinds:

@@ -102,4 +102,35 @@ def summarize(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:
     return {"state": summary.state.value, "total": summary.total}
 
 
+def evaluate(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:
+    """Alert rules, notifications and reports; then the run's verdict.
+
+    Runs whatever happened upstream. Nothing here fails because a notification could not
+    be sent (that is recorded and logged); the task fails only to carry the checks'
+    verdict, so the DAG run's final state reflects the checks.
+    """
+    import os
+
+    from vigil.airflow.connections import airflow_connection
+    from vigil.conclude import conclude
+
+    spec, run, _ctx, store, selection = _setup(spec_path, cadence, context)
+    conclusion = conclude(
+        spec, store, run, dry_run=selection.dry_run, connection=airflow_connection,
+        airflow_url=os.environ.get("VIGIL_AIRFLOW_URL", "http://127.0.0.1:8080"),
+    )
+    log.info(conclusion.alerts_summary)
+    for failure in conclusion.failed_deliveries:
+        log.warning("notification not delivered (recorded, will be retried next run): %s",
+                    failure)
+    for name, path in conclusion.reports.items():
+        log.info("%s report: %s", name, path)
+    summary = store.finish_run(run)
+    if summary.critical_problems:
+        raise ChecksFailed(f"{summary.critical_problems} critical check(s) did not pass in "
+                           f"this run; see the run report: {conclusion.reports['run']}")
+    return {"alerts": conclusion.alerts, "reports": {k: str(v) for k, v in
+                                                     conclusion.reports.items()}}
+
+
 RETRY_DELAY_CAP = timedelta(minutes=10)

@@ -1,9 +1,5 @@
-"""The alerts package's way into the results store's database.
-
-ResultStore keeps its connection settings and its once-per-process migration private;
-alerts share both (the alert tables are migration 0002 of the same schema). Kept in one
-place so a public accessor on ResultStore can replace it in one edit.
-"""
+"""The alerts package's way into the results store's database (migration 0002 of the
+same schema), through the store's public accessors."""
 
 from __future__ import annotations
 
@@ -21,5 +17,4 @@ def open_store(store_or_dsn: ResultStore | Mapping[str, Any] | str) -> ResultSto
 
 def connect_kwargs(store: ResultStore, action: str) -> Mapping[str, Any]:
     """The store's psycopg2 settings, with the schema (0002 included) migrated."""
-    store._ensure_schema(action)
-    return store._kwargs
+    return store.connect_kwargs(action)

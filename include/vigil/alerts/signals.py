@@ -81,11 +81,12 @@ class TaskDuration:
 
     def series(self, history: History, select: Select) -> list[Series]:
         out = []
+        earlier_runs = [_tasks(_selected(run, select)) for run in history.runs[1:]]
         for (kind, target), rows in _tasks(_selected(history.current, select)).items():
             current = _span_ms(rows)
             baseline = []
-            for run in history.runs[1:]:
-                earlier = _tasks(_selected(run, select)).get((kind, target), [])
+            for tasks in earlier_runs:
+                earlier = tasks.get((kind, target), [])
                 span = _span_ms(earlier)
                 if span is not None and all(r.status.value == "passed" for r in earlier):
                     baseline.append(span)

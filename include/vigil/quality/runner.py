@@ -18,8 +18,8 @@ from vigil.context import ConnectionInfo
 from vigil.quality import build
 from vigil.quality.connection import ConnLike, Database, database
 from vigil.quality.gx_run import Batch, Outcome, clean_error, quote
-from vigil.quality.plan import CHEAP_FORMAT, EVIDENCE_FORMAT, Planned, plan
-from vigil.quality.suites import Suite, SuiteError, load_suite
+from vigil.quality.plan import CHEAP_FORMAT, EVIDENCE_FORMAT, Planned, is_map, plan
+from vigil.quality.suites import Suite, load_suite
 from vigil.result import CheckResult, Status
 
 
@@ -42,18 +42,24 @@ def validate_table(
     result (default: the connection id, else the database name).
     """
     started, t0 = datetime.now(UTC), time.perf_counter()
-    db = database(
-        conn, statement_timeout_s=statement_timeout_s, connect_timeout_s=connect_timeout_s
-    )
-    target = target or (conn.conn_id if isinstance(conn, ConnectionInfo) else db.name)
+    db: Database | None = None
+    try:
+        db = database(
+            conn, statement_timeout_s=statement_timeout_s, connect_timeout_s=connect_timeout_s
+        )
+        problem = None
+    except psycopg2.Error as exc:  # a DSN libpq cannot parse
+        problem = f"invalid connection settings: {_first_line(exc)}"
+    target = target or _default_target(conn, db)
     try:
         suite = load_suite(suite_path)
-    except SuiteError as exc:
+    except Exception as exc:  # SuiteError, or GX itself failing to import
         return [_suite_error(suite_path, target, started, str(exc))]
-    problem = preflight(db, schema, table, row_filter)
+    if db is not None:
+        problem = preflight(db, schema, table, row_filter)
     plans: list[Planned] = []
     outcomes: list[tuple[Outcome, Outcome | None]] = []
-    if problem is None:
+    if problem is None and db is not None:
         try:
             plans, outcomes = _validate(db, suite, schema, table, row_filter)
         except Exception as exc:  # GX set-up or run failed as a whole
@@ -83,8 +89,6 @@ def _validate(
     table: str,
     row_filter: str | None,
 ) -> tuple[list[Planned], list[tuple[Outcome, Outcome | None]]]:
-    from vigil.quality.plan import is_map
-
     plans = [plan(check, is_map=is_map(check.type)) for check in suite.checks]
     batch = Batch(db, schema, table, row_filter)
     cheap = batch.run([p.cheap for p in plans], CHEAP_FORMAT)
@@ -129,6 +133,12 @@ def preflight(db: Database, schema: str, table: str, row_filter: str | None) -> 
     finally:
         conn.close()
     return None
+
+
+def _default_target(conn: ConnLike, db: Database | None) -> str:
+    if isinstance(conn, ConnectionInfo):
+        return conn.conn_id
+    return db.name if db is not None else "postgres"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -177,7 +177,7 @@ class CheckStatuses:
 
 def _read(store: ResultStore, action: str, sql: str, params: dict[str, Any]) -> list[Any]:
     # The store's read path: schema ensured, read-only transaction, errors naming the store.
-    return store._read(action, sql, params)
+    return store.read(action, sql, params)
 
 
 def _window_params(environment: str, win: Window, **extra: Any) -> dict[str, Any]:

@@ -211,6 +211,17 @@ class ResultStore:
         rows = self._read(f"read the recent runs of {environment!r}", queries.RECENT_RUNS, params)
         return [queries.to_summary(row) for row in rows]
 
+    # --- for the packages that share this schema (alerts, reports) ----------------------
+
+    def connect_kwargs(self, action: str) -> Mapping[str, Any]:
+        """psycopg2 settings of the store, with every migration applied first."""
+        self._ensure_schema(action)
+        return self._kwargs
+
+    def read(self, action: str, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        """Rows of one read-only query against the `vigil` schema, errors as StoreError."""
+        return self._read(action, sql, params)
+
     def _read(self, action: str, sql: str, params: Mapping[str, Any]) -> list[Any]:
         self._ensure_schema(action)
         with db.transaction(self._kwargs, action, readonly=True) as cur:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from vigil.alerts.config import AlertsConfig
 from vigil.result import Severity
 from vigil.spec.conditions import Condition
 from vigil.spec.errors import did_you_mean, format_path
@@ -212,6 +213,7 @@ class Spec(Strict):
     checks: Checks = Field(default_factory=Checks)
     schedules: Schedules = Field(default_factory=Schedules)
     tags: list[str] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     # The file this spec was loaded from (set by the loader): tasks reload it at run time.
     _source: Path | None = PrivateAttr(default=None)
 

@@ -6,11 +6,12 @@ are spelled out; the launcher, the e2e test and DAG tests all use it.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import requests
@@ -18,8 +19,11 @@ import requests
 from vigil.stack import procs
 from vigil.stack.state import ADMIN_USER, Ports, StackError, StackPaths, load_secrets
 
-# Started in this order; each is one process group with its own log.
-SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Each is one process group with its own log. The scheduler starts only once the API
+# server answers: task processes report to the API server, and tasks started before it is
+# up fail their first attempts (the API server takes ~25 s to start on 2 busy cores).
+FIRST_SERVICES = ("api-server", "dag-processor", "triggerer")
+SERVICES = (*FIRST_SERVICES, "scheduler")
 DATABASES = ("airflow", "vigil_results", "demo")
 HEALTHY = "healthy"
 SIMPLE_AUTH_MANAGER = (
@@ -117,8 +121,8 @@ def airflow_bin() -> str:
 
 def migrate(paths: StackPaths, env: Mapping[str, str], timeout: float = 300) -> bool:
     """`airflow db migrate`, once per state folder and Airflow version. Returns if it ran."""
-    from airflow import __version__ as version  # cheap: the package's version attribute
-
+    # The distribution's metadata, not `import airflow`, which costs ~2 s of settings setup.
+    version = importlib.metadata.version("apache-airflow")
     stamp = paths.airflow_home / f".migrated-{version}"
     if stamp.exists():
         return False
@@ -149,10 +153,12 @@ def run_cli(
         raise StackError(f"`airflow {' '.join(args)}` exited with {result.returncode}", log)
 
 
-def start_services(paths: StackPaths, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    """Start each service that is not already running. Returns (started, reused)."""
+def start_services(
+    paths: StackPaths, env: Mapping[str, str], services: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Start each of `services` that is not already running. Returns (started, reused)."""
     started, reused = [], []
-    for service in SERVICES:
+    for service in services:
         if procs.running(paths, service):
             reused.append(service)
             continue
@@ -161,11 +167,25 @@ def start_services(paths: StackPaths, env: Mapping[str, str]) -> tuple[list[str]
     return started, reused
 
 
-def health(ports: Ports) -> dict[str, str]:
+def health(ports: Ports, timeout: float = 5.0) -> dict[str, str]:
     """Component → status from /api/v2/monitor/health (needs no token)."""
-    response = requests.get(f"{api_url(ports)}/api/v2/monitor/health", timeout=5)
+    response = requests.get(f"{api_url(ports)}/api/v2/monitor/health", timeout=timeout)
     response.raise_for_status()
     return {name: str((part or {}).get("status")) for name, part in response.json().items()}
+
+
+def wait_api(paths: StackPaths, ports: Ports, timeout: float = 180) -> None:
+    """Until the API server answers its health endpoint, whatever the components' state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not procs.running(paths, "api-server"):
+            raise StackError("airflow api-server exited", paths.log("api-server"))
+        try:
+            health(ports, timeout=2)
+            return
+        except (requests.RequestException, ValueError):
+            time.sleep(0.5)
+    raise StackError(f"Airflow API not answering after {timeout:.0f} s", paths.log("api-server"))
 
 
 def wait_healthy(paths: StackPaths, ports: Ports, timeout: float = 180) -> None:
@@ -177,12 +197,13 @@ def wait_healthy(paths: StackPaths, ports: Ports, timeout: float = 180) -> None:
             if not procs.running(paths, service):
                 raise StackError(f"airflow {service} exited", paths.log(service))
         try:
-            last = health(ports)
+            # Short timeout: the port accepts connections long before the app answers.
+            last = health(ports, timeout=2)
             if all(status == HEALTHY for status in last.values()):
                 return
         except (requests.RequestException, ValueError) as exc:
             last = f"{type(exc).__name__}"
-        time.sleep(1)
+        time.sleep(0.5)
     raise StackError(
         f"Airflow not healthy after {timeout:.0f} s (last: {last})", paths.log("api-server")
     )

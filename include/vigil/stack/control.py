@@ -9,10 +9,10 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
-import time
 from dataclasses import dataclass
 from typing import TextIO
 
+from demo.launcher import DemoSystem
 from vigil.stack import airflow, procs
 from vigil.stack.api import AirflowApi
 from vigil.stack.demo_run import DAG_ID, ensure_dag, report, trigger_and_wait
@@ -26,7 +26,6 @@ from vigil.stack.state import (
     admin_password,
 )
 
-DEMO_SERVICE = "demo"
 UP_STAGES = 5
 STATE_MARKER = ".vigil-state"  # `clean` deletes only folders that carry it
 
@@ -46,13 +45,21 @@ class Stack:
     def env(self) -> dict[str, str]:
         return airflow.process_env(self.paths, self.ports)
 
+    def demo_system(self) -> DemoSystem:
+        return DemoSystem(
+            airflow.pg_uri(self.ports, "demo"),
+            self.paths.demo_state,
+            orders_port=self.ports.orders,
+            inventory_port=self.ports.inventory,
+        )
+
 
 def load(paths: StackPaths | None = None, ports: Ports | None = None) -> Stack:
     """The stack in `paths` (default: VIGIL_STATE_DIR or .state) on the configured ports."""
     paths = paths or StackPaths.from_env()
     ports = ports or Ports.from_env()
     saved = Ports.saved(paths)
-    if saved is not None and saved != ports and _anything_running(paths, saved):
+    if saved is not None and saved != ports and _anything_running(Stack(paths, saved)):
         raise StackError(
             f"the stack in {paths.state} is running on other ports ({saved}); "
             "stop it first with `make stop`"
@@ -74,18 +81,21 @@ def up(stack: Stack, progress: Progress) -> None:
         pg.start(log=paths.log("postgres"))
         for database in airflow.DATABASES:
             pg.create_database(database)
-    with progress.stage("Demo system", paths.log(DEMO_SERVICE)) as stage:
+    with progress.stage("Demo system", paths.demo_state) as stage:
         stage.detail = _start_demo(stack)
     env = stack.env()
     with progress.stage("Airflow metadata database", paths.log("airflow-db-migrate")) as stage:
         stage.detail = "migrated" if airflow.migrate(paths, env) else "up to date"
-    with progress.stage("Airflow services", paths.logs) as stage:
+    with progress.stage("Airflow API server", paths.log("api-server")) as stage:
         if not procs.running(paths, "api-server"):
             _require_free(ports.api, "VIGIL_API_PORT")
-        started, reused = airflow.start_services(paths, env)
+        started, reused = airflow.start_services(paths, env, airflow.FIRST_SERVICES)
+        airflow.wait_api(paths, ports)
         stage.detail = _started_note(started, reused)
-    with progress.stage("Airflow healthy", paths.log("api-server")):
+    with progress.stage("Airflow scheduler, all healthy", paths.log("scheduler")) as stage:
+        started, reused = airflow.start_services(paths, env, ("scheduler",))
         airflow.wait_healthy(paths, ports)
+        stage.detail = _started_note(started, reused)
 
 
 def demo(stack: Stack, out: TextIO | None = None) -> int:
@@ -115,12 +125,16 @@ def login_text(stack: Stack) -> str:
 def down(stack: Stack, out: TextIO | None = None) -> None:
     """Stop what the stack started, newest first; leaves the state folder in place."""
     out = out or sys.stdout
-    for name in (*reversed(airflow.SERVICES), DEMO_SERVICE):
-        if procs.stop(stack.paths, name):
-            out.write(f"stopped {name}\n")
-    for name in procs.recorded(stack.paths):  # anything else a PID file names
-        if procs.stop(stack.paths, name):
-            out.write(f"stopped {name}\n")
+    names = list(dict.fromkeys([*airflow.SERVICES, *procs.recorded(stack.paths)]))
+    # A scheduler waits for running tasks before it exits; do not wait long for that.
+    for name in procs.stop(stack.paths, names, timeout=20):
+        out.write(f"stopped {name}\n")
+    system = stack.demo_system()
+    if system.running:
+        system.stop()
+        out.write("stopped demo system\n")
+    else:
+        system.stop()  # forgets PID files of processes that died on their own
     if stack.postgres.running:
         stack.postgres.stop()
         out.write("stopped PostgreSQL\n")
@@ -132,7 +146,8 @@ def status(stack: Stack, out: TextIO | None = None) -> int:
     """One line per component; 0 when everything runs."""
     out = out or sys.stdout
     lines = [("postgres", "running" if stack.postgres.running else "stopped")]
-    for name in (DEMO_SERVICE, *airflow.SERVICES):
+    lines.append(("demo", "running" if stack.demo_system().running else "stopped"))
+    for name in airflow.SERVICES:
         managed = procs.running(stack.paths, name)
         lines.append((name, f"running (pid {managed.pid})" if managed else "stopped"))
     for name, state in lines:
@@ -159,37 +174,18 @@ def clean(stack: Stack, out: TextIO | None = None) -> None:
 
 
 def _start_demo(stack: Stack) -> str:
-    paths, ports = stack.paths, stack.ports
-    if procs.running(paths, DEMO_SERVICE):
+    """The demo system's processes outlive this launcher; DemoSystem reuses running ones."""
+    system = stack.demo_system()
+    if system.running:
+        system.start()  # reuses it when settings match and /health answers; else restarts
         return "already running"
     for port, var in (
-        (ports.orders, "VIGIL_ORDERS_PORT"),
-        (ports.inventory, "VIGIL_INVENTORY_PORT"),
+        (stack.ports.orders, "VIGIL_ORDERS_PORT"),
+        (stack.ports.inventory, "VIGIL_INVENTORY_PORT"),
     ):
         _require_free(port, var)
-    argv = [
-        sys.executable, "-m", "vigil.stack.demo_service",
-        "--dsn", airflow.pg_uri(ports, "demo"),
-        "--state-dir", str(paths.demo_state),
-        "--orders-port", str(ports.orders),
-        "--inventory-port", str(ports.inventory),
-    ]  # fmt: skip
-    procs.start(paths, DEMO_SERVICE, argv, stack.env(), cwd=paths.repo)
-    _wait_ports(stack, DEMO_SERVICE, (ports.orders, ports.inventory), timeout=60)
-    return f"orders :{ports.orders}, inventory :{ports.inventory}"
-
-
-def _wait_ports(stack: Stack, name: str, ports: tuple[int, ...], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not procs.running(stack.paths, name):
-            raise StackError(f"{name} exited while starting", stack.paths.log(name))
-        if all(_accepts(port) for port in ports):
-            return
-        time.sleep(0.2)
-    raise StackError(
-        f"{name} not listening on {ports} after {timeout:.0f} s", stack.paths.log(name)
-    )
+    system.start()
+    return f"orders :{stack.ports.orders}, inventory :{stack.ports.inventory}"
 
 
 def _accepts(port: int) -> bool:
@@ -207,11 +203,11 @@ def _require_free(port: int, variable: str) -> None:
         )
 
 
-def _anything_running(paths: StackPaths, ports: Ports) -> bool:
-    names = (DEMO_SERVICE, *airflow.SERVICES)
+def _anything_running(stack: Stack) -> bool:
     return (
-        any(procs.running(paths, n) for n in names)
-        or LocalPostgres(paths.pg_data, ports.pg).running
+        any(procs.running(stack.paths, n) for n in airflow.SERVICES)
+        or stack.postgres.running
+        or stack.demo_system().running
     )
 
 

@@ -63,22 +63,25 @@ def running(paths: StackPaths, name: str) -> Managed | None:
     return managed
 
 
-def stop(paths: StackPaths, name: str, timeout: float = 30.0) -> bool:
-    """Stop `name`'s whole process group: SIGTERM, then SIGKILL after `timeout` s.
+def stop(paths: StackPaths, names: Sequence[str], timeout: float = 30.0) -> list[str]:
+    """Stop the named processes' whole process groups, together: SIGTERM, then SIGKILL
+    for what is left after `timeout` s. Returns the names that were running.
 
-    Returns whether a live process was found. The PID file is removed either way.
+    Their PID files are removed either way.
     """
-    managed = running(paths, name)
+    live = [m for m in (running(paths, name) for name in names) if m is not None]
     try:
-        if managed is None:
-            return False
-        _signal_group(managed.pid, signal.SIGTERM)
-        if not _wait_group_gone(managed.pid, timeout):
-            _signal_group(managed.pid, signal.SIGKILL)
-            _wait_group_gone(managed.pid, 10.0)
-        return True
+        for managed in live:
+            _signal_group(managed.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for managed in live:
+            if not _wait_group_gone(managed.pid, max(0.0, deadline - time.monotonic())):
+                _signal_group(managed.pid, signal.SIGKILL)
+                _wait_group_gone(managed.pid, 10.0)
+        return [m.name for m in live]
     finally:
-        _pid_file(paths, name).unlink(missing_ok=True)
+        for name in names:
+            _pid_file(paths, name).unlink(missing_ok=True)
 
 
 def recorded(paths: StackPaths) -> list[str]:

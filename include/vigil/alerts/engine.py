@@ -13,7 +13,7 @@ unreachable does raise (StoreError): nothing can be judged without it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from vigil.alerts.folding import fold
 from vigil.alerts.history import load_history
 from vigil.alerts.resolver import Resolver
 from vigil.alerts.rules import evaluate_rules
-from vigil.alerts.silences import active_silences, first_match
+from vigil.alerts.silences import Silence, active_silences, first_match
 from vigil.alerts.windows import matches
 from vigil.results import db
 from vigil.results.models import RunRef
@@ -108,26 +108,16 @@ def evaluate(
         report.problems.append("history cut at the run cap: a time window may be short")
     findings = evaluate_rules(config.rules, history)
     folding = fold(findings, current)
-    windows = [w for w in config.silences if w.is_open(now)]
     with db.transaction(kwargs, f"move alert state for run {run}") as cur:
-        silences = active_silences(cur, now)
-
-        def silenced_by(labels: dict[str, str]) -> str | None:
-            window = next((w for w in windows if matches(w.match, labels)), None)
-            if window is not None:
-                return f"maintenance window {window.name!r}"
-            silence = first_match(silences, labels)
-            return silence.describe() if silence else None
-
         ctx = state.Context(
-            run.environment,
-            current.pk,
-            current.started_at,
-            now,
-            report.dry_run,
-            config,
-            folding,
-            silenced_by,
+            environment=run.environment,
+            run_pk=current.pk,
+            run_started=current.started_at,
+            now=now,
+            dry_run=report.dry_run,
+            config=config,
+            folding=folding,
+            silenced_by=_silencer(config, active_silences(cur, now), now),
         )
         report.alerts = state.apply(cur, findings, ctx)
         claimed = outbox.claim(cur, current.pk)
@@ -139,6 +129,23 @@ def evaluate(
     report.notifications = _log_of(kwargs, current.pk, run)
     log.info("%s", report.summary())
     return report
+
+
+def _silencer(
+    config: AlertsConfig, silences: list[Silence], now: datetime
+) -> Callable[[dict[str, str]], str | None]:
+    """What holds back an alert with these labels now: an open maintenance window from
+    the config, or a silence a person made; None when nothing does."""
+    windows = [w for w in config.silences if w.is_open(now)]
+
+    def silenced_by(labels: dict[str, str]) -> str | None:
+        window = next((w for w in windows if matches(w.match, labels)), None)
+        if window is not None:
+            return f"maintenance window {window.name!r}"
+        silence = first_match(silences, labels)
+        return silence.describe() if silence else None
+
+    return silenced_by
 
 
 def _aware(now: datetime) -> datetime:

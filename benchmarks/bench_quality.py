@@ -18,7 +18,9 @@ Prints one JSON line per table size last.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -132,8 +134,7 @@ WHERE id % 1000 BETWEEN 1 AND 5""")
         conn.close()
 
 
-def time_reference(dsn: str, table: str) -> float:
-    start = time.perf_counter()
+def run_reference(dsn: str, table: str) -> None:
     conn = psycopg2.connect(dsn)
     try:
         conn.set_session(readonly=True)
@@ -142,46 +143,77 @@ def time_reference(dsn: str, table: str) -> float:
             cur.fetchall()
     finally:
         conn.close()
-    return time.perf_counter() - start
 
 
-def time_vigil(dsn: str, suite_path: Path, table: str) -> tuple[float, list[Any]]:
+def run_vigil(dsn: str, suite_path: Path, table: str) -> list[Any]:
     from vigil.quality.runner import validate_table
 
-    start = time.perf_counter()
-    results = validate_table(dsn, suite_path, table, target="bench")
-    return time.perf_counter() - start, results
+    return validate_table(dsn, suite_path, table, target="bench")
 
 
-def time_stock_gx(dsn: str, suite_path: Path, table: str, fmt: Any) -> float:
+def run_stock_gx(dsn: str, suite_path: Path, table: str, fmt: Any) -> None:
     """GX as documented, one pass, no Vigil planning (for --compare)."""
     from vigil.quality._gx import ephemeral_context, gx
 
     great_expectations = gx()
-    start = time.perf_counter()
     ctx = ephemeral_context()
-    source = ctx.data_sources.add_postgres(
-        name="s", connection_string=dsn.replace("postgresql://", "postgresql+psycopg2://")
-    )
+    url = dsn.replace("postgresql://", "postgresql+psycopg2://")
+    source = ctx.data_sources.add_postgres(name="s", connection_string=url)
     batch = source.add_table_asset(name="t", table_name=table).add_batch_definition_whole_table("w")
-    spec = json.loads(suite_path.read_text())
-    suite_obj = ctx.suites.add(great_expectations.ExpectationSuite(**spec))
-    great_expectations.ValidationDefinition(name="v", data=batch, suite=suite_obj).run(
-        result_format=fmt
+    suite_obj = ctx.suites.add(
+        great_expectations.ExpectationSuite(**json.loads(suite_path.read_text()))
     )
-    return time.perf_counter() - start
+    definition = great_expectations.ValidationDefinition(name="v", data=batch, suite=suite_obj)
+    definition.run(result_format=fmt)
 
 
-def rounds(n: int, runners: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Interleave the runners round by round, so drift on a shared host hits all alike."""
-    samples: dict[str, list[float]] = {name: [] for name in runners}
+class ClusterCpu:
+    """CPU seconds spent by the PostgreSQL cluster: the postmaster's reaped children
+    (backends and parallel workers that exited) plus its live children. With this process's
+    own CPU time it gives a cost that other work on a shared host barely disturbs, unlike
+    wall time."""
+
+    def __init__(self, datadir: Path) -> None:
+        self.postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float:
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # the process ended while we looked
+            ppid, utime, stime, cutime, cstime = (int(fields[i]) for i in (1, 11, 12, 13, 14))
+            if int(stat.parent.name) == self.postmaster:
+                ticks += cutime + cstime
+            elif ppid == self.postmaster:
+                ticks += utime + stime
+        return ticks / self.tick
+
+
+def rounds(
+    n: int, runners: dict[str, Callable[[], Any]], cpu: ClusterCpu
+) -> dict[str, dict[str, list[float]]]:
+    """Interleave the runners round by round, so drift on a shared host hits all alike;
+    record wall seconds and CPU seconds (this process plus the cluster) of every call."""
+    samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in runners}
     for _ in range(n):
         for name, run in runners.items():
-            samples[name].append(run())
+            # Collect the previous sample's garbage (GX leaves a lot) outside the clock. A
+            # backend still pooled by GX is counted while alive and when reaped, not twice.
+            gc.collect()
+            cpu0, proc0, wall0 = cpu.seconds(), time.process_time(), time.perf_counter()
+            run()
+            wall = time.perf_counter() - wall0
+            samples[name]["wall"].append(wall)
+            samples[name]["cpu"].append(cpu.seconds() - cpu0 + time.process_time() - proc0)
     return samples
 
 
-def measure(dsn: str, rows: int, workdir: Path, n: int, compare: bool) -> dict[str, Any]:
+def measure(
+    dsn: str, rows: int, workdir: Path, n: int, compare: bool, cpu: ClusterCpu
+) -> dict[str, Any]:
     table = f"orders_{rows}"
     suite_path = workdir / f"{table}.json"
     suite_path.write_text(json.dumps(suite(table)))
@@ -194,48 +226,54 @@ def measure(dsn: str, rows: int, workdir: Path, n: int, compare: bool) -> dict[s
         if phase == "defects":
             plant_defects(dsn, table)
         seen: dict[str, list[Any]] = {}
-
-        def vigil(seen: dict[str, list[Any]] = seen) -> float:
-            seconds, seen["results"] = time_vigil(dsn, suite_path, table)
-            return seconds
-
-        runners: dict[str, Callable[[], float]] = {
-            "reference": lambda: time_reference(dsn, table),
-            "vigil": vigil,
-        }
-        if compare:
-            runners["gx_summary"] = lambda: time_stock_gx(
-                dsn, suite_path, table, {"result_format": "SUMMARY", "partial_unexpected_count": 20}
-            )
-            runners["gx_boolean_only"] = lambda: time_stock_gx(
-                dsn, suite_path, table, "BOOLEAN_ONLY"
-            )
-        samples = rounds(n, runners)
-        medians = {k: statistics.median(v) for k, v in samples.items()}
-        best = {k: min(v) for k, v in samples.items()}
+        runners = _runners(dsn, suite_path, table, compare, seen)
+        samples = rounds(n, runners, cpu)
         statuses = [r.status.value for r in seen["results"]]
         outcome[phase] = {
-            "seconds": round(medians["vigil"], 3),
-            "reference_seconds": round(medians["reference"], 3),
-            "ratio": round(medians["vigil"] / medians["reference"], 2),
-            # Best of N: the run least disturbed by other work on a shared host.
-            "ratio_best_of_n": round(best["vigil"] / best["reference"], 2),
+            **figures(samples),
             "failed": statuses.count("failed"),
             "errors": statuses.count("error"),
-            **{
-                f"{k}_ratio": round(v / medians["reference"], 2)
-                for k, v in medians.items()
-                if k not in ("vigil", "reference")
-            },
         }
-        print(
-            f"{table} {phase}: {json.dumps(outcome[phase])} samples="
-            f"{ {k: [round(x, 3) for x in v] for k, v in samples.items()} }",
-            file=sys.stderr,
-        )
+        shown = {k: {m: [round(x, 3) for x in v] for m, v in d.items()} for k, d in samples.items()}
+        print(f"{table} {phase}: {json.dumps(outcome[phase])}\n  samples: {shown}", file=sys.stderr)
     outcome["reference"] = "one hand-written SQL query computing the same checks in one scan"
     outcome["ratio"] = outcome["clean"]["ratio"]
     return outcome
+
+
+def _runners(
+    dsn: str, suite_path: Path, table: str, compare: bool, seen: dict[str, list[Any]]
+) -> dict[str, Callable[[], Any]]:
+    summary = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+    runners: dict[str, Callable[[], Any]] = {
+        "reference": lambda: run_reference(dsn, table),
+        "vigil": lambda: seen.__setitem__("results", run_vigil(dsn, suite_path, table)),
+    }
+    if compare:
+        runners["gx_summary"] = lambda: run_stock_gx(dsn, suite_path, table, summary)
+        runners["gx_boolean_only"] = lambda: run_stock_gx(dsn, suite_path, table, "BOOLEAN_ONLY")
+    return runners
+
+
+def figures(samples: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    """Medians and ratios against the reference: wall time (what a task waits), best-of-N
+    wall time (the run least disturbed by neighbours) and CPU time (least noisy here)."""
+    med = {k: {m: statistics.median(v) for m, v in d.items()} for k, d in samples.items()}
+    best = {k: min(d["wall"]) for k, d in samples.items()}
+    ref = med["reference"]
+    out = {
+        "seconds": round(med["vigil"]["wall"], 3),
+        "reference_seconds": round(ref["wall"], 3),
+        "ratio": round(med["vigil"]["wall"] / ref["wall"], 2),
+        "ratio_best_of_n": round(best["vigil"] / best["reference"], 2),
+        "cpu_seconds": round(med["vigil"]["cpu"], 3),
+        "reference_cpu_seconds": round(ref["cpu"], 3),
+        "cpu_ratio": round(med["vigil"]["cpu"] / ref["cpu"], 2),
+    }
+    for name in med.keys() - {"vigil", "reference"}:
+        out[f"{name}_ratio"] = round(med[name]["wall"] / ref["wall"], 2)
+        out[f"{name}_cpu_ratio"] = round(med[name]["cpu"] / ref["cpu"], 2)
+    return out
 
 
 def main() -> None:
@@ -253,6 +291,7 @@ def main() -> None:
             dsn = server.dsn("bench")
             start = time.perf_counter()
             create_tables(dsn, sizes)
+            _quiet(server.dsn())
             print(f"tables generated in {time.perf_counter() - start:.1f}s", file=sys.stderr)
             start = time.perf_counter()
             from vigil.quality._gx import gx
@@ -263,15 +302,28 @@ def main() -> None:
                 "not counted below)",
                 file=sys.stderr,
             )
-            time_vigil(dsn, _warm_suite(workdir), "customers")  # first-use costs, uncounted
+            run_vigil(dsn, _warm_suite(workdir), "customers")  # first-use costs, uncounted
+            cpu = ClusterCpu(workdir / "pg")
             lines = [
-                measure(dsn, rows, workdir, args.rounds, args.compare and rows <= 1_000_000)
+                measure(dsn, rows, workdir, args.rounds, args.compare and rows <= 1_000_000, cpu)
                 for rows in sizes
             ]
         finally:
             server.stop()
     for line in lines:
         print(json.dumps(line))
+
+
+def _quiet(dsn: str) -> None:
+    """No autovacuum in the measured cluster: a worker waking mid-sample adds noise."""
+    conn = psycopg2.connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("ALTER SYSTEM SET autovacuum = off")
+            cur.execute("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
 
 
 def _size(rows: int) -> str:

@@ -1,6 +1,8 @@
 """`vigil` command line: one subcommand per function, added to one argparse parser.
 
     vigil check-spec include/specs/demo.yaml      # or a directory of specs
+    vigil report --run RUN_ID                     # regenerate a run's HTML report
+    vigil silence add --scope target=demo-db --until 2h --reason "maintenance"
 
 A new subcommand is a `_add_<name>(subparsers)` that sets `func` and a `_cmd_<name>(args)`
 returning the exit code; `build_parser` lists them.
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from vigil import cli_store
 from vigil.spec import Spec, load_files, spec_files
 from vigil.spec.errors import Problem
 
@@ -25,12 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_check_spec(subparsers)
+    cli_store.add_report(subparsers)
+    cli_store.add_silence(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except cli_store.USER_ERRORS as exc:  # bad input or an unreachable store: say what, no traceback
+        print(f"vigil {args.command}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
     return code
 
 

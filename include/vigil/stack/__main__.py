@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=COMMANDS)
     args = parser.parse_args(argv)
     try:
-        stack = control.load()
+        stack = control.load(starting=args.command in ("up", "demo"))
         return _run(args.command, stack)
     except StackError as error:
         print(describe_failure(error), file=sys.stderr)

@@ -83,6 +83,8 @@ def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]
         "DEMO_DB_ADDR": f"127.0.0.1:{ports.pg}",
         "DEMO_ORDERS_URL": f"http://127.0.0.1:{ports.orders}",
         "DEMO_INVENTORY_URL": f"http://127.0.0.1:{ports.inventory}",
+        "DEMO_WEBHOOK_URL": webhook_url(ports),
+        "VIGIL_AIRFLOW_URL": api_url(ports),  # links in reports and alerts
         "VIGIL_SPECS_DIR": str(paths.specs),
         "VIGIL_STATE_DIR": str(paths.state),
         "NO_PROXY": _no_proxy(),
@@ -95,14 +97,21 @@ def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]
     return env
 
 
+def webhook_url(ports: Ports) -> str:
+    from demo import webhook_receiver
+
+    return f"http://127.0.0.1:{ports.webhook}{webhook_receiver.PATH}"
+
+
 def demo_tokens() -> dict[str, str]:
-    """DEMO_TOKEN_* and DEMO_ADMIN_TOKEN, read from the demo system's own configuration."""
-    from demo import config  # the demo package is part of this repo; imported late on purpose
+    """The demo's tokens and webhook secret: fixed demo material from the demo package."""
+    from demo import config, webhook_receiver  # part of this repo; imported late on purpose
 
     return {
         "DEMO_TOKEN_ACME": config.ACME_TOKEN,
         "DEMO_TOKEN_GLOBEX": config.GLOBEX_TOKEN,
         "DEMO_ADMIN_TOKEN": config.admin_token(),
+        "DEMO_WEBHOOK_SECRET": webhook_receiver.DEFAULT_SECRET,
     }
 
 

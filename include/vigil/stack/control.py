@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -20,6 +21,7 @@ from vigil.stack.postgres import LocalPostgres
 from vigil.stack.progress import Progress
 from vigil.stack.state import (
     ADMIN_USER,
+    PORT_VARS,
     Ports,
     StackError,
     StackPaths,
@@ -27,6 +29,7 @@ from vigil.stack.state import (
 )
 
 UP_STAGES = 5
+WEBHOOK = "webhook"
 STATE_MARKER = ".vigil-state"  # `clean` deletes only folders that carry it
 
 
@@ -54,17 +57,27 @@ class Stack:
         )
 
 
-def load(paths: StackPaths | None = None, ports: Ports | None = None) -> Stack:
-    """The stack in `paths` (default: VIGIL_STATE_DIR or .state) on the configured ports."""
+def load(paths: StackPaths | None = None, *, starting: bool = False) -> Stack:
+    """The stack in `paths` (default: VIGIL_STATE_DIR or .state).
+
+    A stack that was started keeps its ports (saved with its state), so `down` and
+    `status` need no variables. Starting on other ports while it runs is refused.
+    """
     paths = paths or StackPaths.from_env()
-    ports = ports or Ports.from_env()
+    wanted = Ports.from_env()
     saved = Ports.saved(paths)
-    if saved is not None and saved != ports and _anything_running(Stack(paths, saved)):
+    if not starting:
+        return Stack(paths, saved or wanted)
+    if saved is not None and saved != wanted and _anything_running(Stack(paths, saved)):
         raise StackError(
-            f"the stack in {paths.state} is running on other ports ({saved}); "
+            f"the stack in {paths.state} runs on other ports ({_describe(saved)}); "
             "stop it first with `make stop`"
         )
-    return Stack(paths, ports)
+    return Stack(paths, wanted)
+
+
+def _describe(ports: Ports) -> str:
+    return ", ".join(f"{var}={getattr(ports, field)}" for var, field in PORT_VARS.items())
 
 
 def up(stack: Stack, progress: Progress) -> None:
@@ -147,7 +160,7 @@ def status(stack: Stack, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     lines = [("postgres", "running" if stack.postgres.running else "stopped")]
     lines.append(("demo", "running" if stack.demo_system().running else "stopped"))
-    for name in airflow.SERVICES:
+    for name in (WEBHOOK, *airflow.SERVICES):
         managed = procs.running(stack.paths, name)
         lines.append((name, f"running (pid {managed.pid})" if managed else "stopped"))
     for name, state in lines:
@@ -175,17 +188,42 @@ def clean(stack: Stack, out: TextIO | None = None) -> None:
 
 def _start_demo(stack: Stack) -> str:
     """The demo system's processes outlive this launcher; DemoSystem reuses running ones."""
+    ports = stack.ports
     system = stack.demo_system()
-    if system.running:
-        system.start()  # reuses it when settings match and /health answers; else restarts
+    reused = system.running
+    if not reused:
+        _require_free(ports.orders, "VIGIL_ORDERS_PORT")
+        _require_free(ports.inventory, "VIGIL_INVENTORY_PORT")
+    system.start()  # reuses it when settings match and /health answers; else restarts
+    webhook_started = _start_webhook(stack)
+    if reused and not webhook_started:
         return "already running"
-    for port, var in (
-        (stack.ports.orders, "VIGIL_ORDERS_PORT"),
-        (stack.ports.inventory, "VIGIL_INVENTORY_PORT"),
-    ):
-        _require_free(port, var)
-    system.start()
-    return f"orders :{stack.ports.orders}, inventory :{stack.ports.inventory}"
+    return f"orders :{ports.orders}, inventory :{ports.inventory}, webhook :{ports.webhook}"
+
+
+def _start_webhook(stack: Stack) -> bool:
+    """The receiver of the demo's alert webhook; digests land in demo/webhook.jsonl."""
+    if procs.running(stack.paths, WEBHOOK):
+        return False
+    _require_free(stack.ports.webhook, "VIGIL_WEBHOOK_PORT")
+    argv = [
+        sys.executable, "-m", "demo.webhook_receiver", "--port", str(stack.ports.webhook),
+        "--log", str(stack.paths.demo_state / "webhook.jsonl"),
+    ]  # fmt: skip
+    procs.start(stack.paths, WEBHOOK, argv, stack.env(), cwd=stack.paths.repo)
+    _wait_listening(stack, WEBHOOK, stack.ports.webhook, timeout=30)
+    return True
+
+
+def _wait_listening(stack: Stack, name: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not procs.running(stack.paths, name):
+            raise StackError(f"{name} exited while starting", stack.paths.log(name))
+        if _accepts(port):
+            return
+        time.sleep(0.1)
+    raise StackError(f"{name} not listening on {port} after {timeout:.0f} s", stack.paths.log(name))
 
 
 def _accepts(port: int) -> bool:

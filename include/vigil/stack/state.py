@@ -102,6 +102,7 @@ PORT_VARS = {
     "VIGIL_PG_PORT": "pg",
     "VIGIL_ORDERS_PORT": "orders",
     "VIGIL_INVENTORY_PORT": "inventory",
+    "VIGIL_WEBHOOK_PORT": "webhook",
     "VIGIL_WORKER_LOG_PORT": "worker_log",
     "VIGIL_TRIGGER_LOG_PORT": "trigger_log",
 }
@@ -113,6 +114,7 @@ class Ports:
     pg: int = 54329
     orders: int = 18081
     inventory: int = 18082
+    webhook: int = 18083  # the demo's alert webhook receiver
     # Airflow's log servers; they bind all interfaces whatever we do (STACK_NOTES).
     worker_log: int = 8793
     trigger_log: int = 8794
@@ -138,7 +140,8 @@ class Ports:
         """The ports the stack in `paths` was started with, if it was started."""
         if not paths.ports_file.exists():
             return None
-        return cls(**json.loads(paths.ports_file.read_text()))
+        saved = json.loads(paths.ports_file.read_text())
+        return cls(**{k: int(v) for k, v in saved.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

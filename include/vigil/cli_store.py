@@ -1,0 +1,108 @@
+"""`vigil report` and `vigil silence`: the subcommands that work on the results store.
+
+The store is found the way Airflow finds it: the connection id (default `vigil_results`)
+read from `AIRFLOW_CONN_<ID>`, which `make demo` writes into `.state/vigil.env`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from typing import Any
+
+from vigil.context import env_connection
+
+SubParsers = Any  # argparse's private _SubParsersAction
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from vigil.alerts.silences import SilenceError
+    from vigil.context import ConfigError
+    from vigil.reports import ReportError
+    from vigil.results.models import StoreError
+
+    return (SilenceError, ConfigError, ReportError, StoreError, ValueError)
+
+
+USER_ERRORS = _user_errors()
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from vigil.results.store import ResultStore
+
+    return ResultStore.from_connection(env_connection(args.conn_id))
+
+
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--conn-id", default="vigil_results",
+                        help="Airflow connection id of the results store (default: %(default)s)")
+
+
+def add_report(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "report", help="regenerate the HTML report of a run",
+        description="Write the run report of RUN_ID again (and the weekly or monthly report "
+        "when the run was one) into the state folder's reports/.",
+    )
+    parser.add_argument("--run", required=True, metavar="RUN_ID", help="the Airflow run id")
+    parser.add_argument("--dag-id", help="when several DAGs have a run with this id")
+    _add_store_option(parser)
+    parser.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vigil.conclude import reports_dir
+    from vigil.reports import find_runs, write_run_report
+
+    store = _store(args)
+    runs = find_runs(store, args.run, args.dag_id)
+    if not runs:
+        print(f"no run {args.run!r} in the results store {store!r}")
+        return 1
+    for summary in runs:
+        path = write_run_report(store, summary.ref, out_dir=reports_dir())
+        print(f"{summary.ref}: {path}")
+    return 0
+
+
+def add_silence(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "silence", help="add, list or remove alert silences",
+        description="A silenced alert is recorded, not sent; its resolve still reaches the "
+        "channels that saw it fire.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="silence alerts matching a scope until a time")
+    add.add_argument("--scope", required=True,
+                     help="e.g. 'target=demo-db' or 'rule=target-down target=orders-*'")
+    add.add_argument("--until", required=True, help="an ISO time or a duration such as 2h, 1d")
+    add.add_argument("--reason", required=True)
+    add.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+    listing = actions.add_parser("list", help="silences in force (--all: every silence)")
+    listing.add_argument("--all", action="store_true")
+    remove = actions.add_parser("remove", help="end a silence now")
+    remove.add_argument("id", type=int)
+    remove.add_argument("--by", default=getpass.getuser())
+    for sub in (add, listing, remove):
+        _add_store_option(sub)
+    parser.set_defaults(func=cmd_silence)
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    from vigil.alerts import add_silence as add, list_silences, remove_silence
+
+    store = _store(args)
+    if args.action == "add":
+        made = add(store, args.scope, args.until, args.reason, args.by)
+        print(f"silence #{made.id} on {made.scope!r} until {made.until:%Y-%m-%d %H:%M %Z}")
+    elif args.action == "list":
+        silences = list_silences(store, include_inactive=args.all)
+        for s in silences:
+            ended = f", removed by {s.removed_by}" if s.removed_at else ""
+            print(f"#{s.id}  {s.scope}  until {s.until:%Y-%m-%d %H:%M %Z}  by {s.created_by}: "
+                  f"{s.reason}{ended}")
+        print(f"{len(silences)} silence(s)")
+    else:
+        removed = remove_silence(store, args.id, removed_by=args.by)
+        print(f"silence #{removed.id} on {removed.scope!r} removed")
+    return 0

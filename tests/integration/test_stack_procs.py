@@ -1,0 +1,109 @@
+"""Background processes of the local stack: started, recognised, stopped with their children."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vigil.stack import control, procs
+from vigil.stack.state import Ports, StackError, StackPaths
+
+pytestmark = pytest.mark.integration
+
+# A parent that starts a child and both sleep: stopping must end the whole group.
+PARENT_AND_CHILD = (
+    "import subprocess, sys, time; "
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+    "print(child.pid, flush=True); time.sleep(120)"
+)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> StackPaths:
+    return StackPaths.from_env({"VIGIL_STATE_DIR": str(tmp_path / "state")})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+def _child_pid(paths: StackPaths, name: str) -> int:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        text = paths.log(name).read_text().strip()
+        if text:
+            return int(text.split()[0])
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never printed its child's PID")
+
+
+def test_stop_ends_the_process_and_its_children(paths: StackPaths) -> None:
+    managed = procs.start(paths, "sleeper", [sys.executable, "-c", PARENT_AND_CHILD], os.environ)
+    child = _child_pid(paths, "sleeper")
+    assert procs.running(paths, "sleeper") == managed
+    assert procs.stop(paths, ["sleeper"], timeout=10) == ["sleeper"]
+    assert not _alive(managed.pid)
+    assert not _alive(child)
+    assert procs.running(paths, "sleeper") is None
+    assert procs.recorded(paths) == []
+
+
+def test_a_process_that_ignores_sigterm_is_killed(paths: StackPaths) -> None:
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    managed = procs.start(paths, "stubborn", [sys.executable, "-c", stubborn], os.environ)
+    time.sleep(0.5)  # let it install its handler; the bound below is what is tested
+    assert procs.stop(paths, ["stubborn"], timeout=1) == ["stubborn"]
+    assert not _alive(managed.pid)
+
+
+def test_a_recycled_pid_is_not_ours(paths: StackPaths) -> None:
+    # Another process (this test's own) under a PID file that recorded a different start.
+    paths.make_dirs()
+    record = {"name": "old", "pid": os.getpid(), "argv": ["x"], "started": "1"}
+    (paths.pids / "old.pid").write_text(json.dumps(record))
+    assert procs.running(paths, "old") is None
+    assert procs.stop(paths, ["old"]) == []
+    assert _alive(os.getpid())
+    assert procs.recorded(paths) == []
+
+
+def test_a_dead_process_is_not_running(paths: StackPaths) -> None:
+    managed = procs.start(paths, "short", [sys.executable, "-c", "pass"], os.environ)
+    deadline = time.monotonic() + 20
+    while procs.running(paths, "short") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert procs.running(paths, "short") is None
+    assert not _alive(managed.pid)
+
+
+def test_clean_refuses_a_folder_it_did_not_create(tmp_path: Path) -> None:
+    foreign = tmp_path / "someone-elses"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    stack = control.Stack(StackPaths.from_env({"VIGIL_STATE_DIR": str(foreign)}), Ports())
+    with pytest.raises(StackError, match="does not look like a Vigil state folder"):
+        control.clean(stack, out=io.StringIO())
+    assert (foreign / "precious.txt").exists()
+
+
+def test_the_cli_reports_a_stopped_stack(tmp_path: Path) -> None:
+    env = {**os.environ, "VIGIL_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run(
+        [sys.executable, "-m", "vigil.stack", "status"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "api-server     stopped" in done.stdout
+    assert "postgres       stopped" in done.stdout

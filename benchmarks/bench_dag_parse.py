@@ -33,14 +33,19 @@ def write_spec(directory: Path) -> None:
     for t in range(TARGETS):
         for c in range(CHECKS_PER_TARGET):
             lines += [
-                f"    - id: svc-{t}-check-{c}", "      kind: http", f"      target: svc-{t}",
-                f"      path: /health/{c}", "      latency_budget_ms: 500",
-                "      conditions:", '        - status == "ok"',
+                f"    - id: svc-{t}-check-{c}",
+                "      kind: http",
+                f"      target: svc-{t}",
+                f"      path: /health/{c}",
+                "      latency_budget_ms: 500",
+                "      conditions:",
+                '        - status == "ok"',
             ]
     (directory / "bench.yaml").write_text("\n".join(lines) + "\n")
 
 
-REFERENCE_DAG = '''
+REFERENCE_DAG = (
+    """
 from datetime import datetime
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, TaskGroup
@@ -54,7 +59,7 @@ for cadence in ("daily", "weekly", "monthly"):
         done = PythonOperator(task_id="summarize", python_callable=noop, trigger_rule="all_done")
         with TaskGroup("health"):
             previous = None
-            for t in range(%d):
+            for t in range(TARGETS):
                 op = PythonOperator(task_id=f"svc-{t}", python_callable=noop,
                                     op_kwargs={"target": f"svc-{t}"}, trigger_rule="all_done")
                 if previous is not None:
@@ -62,7 +67,8 @@ for cadence in ("daily", "weekly", "monthly"):
                 op >> done
                 previous = op
     globals()[dag.dag_id] = dag
-''' % TARGETS
+""".replace("TARGETS", str(TARGETS))
+)
 
 
 def time_parse(dag_folder: Path) -> tuple[float, int]:
@@ -85,23 +91,35 @@ def main() -> None:
         (root / "vigil_dags").mkdir()
         (root / "ref_dags").mkdir()
         write_spec(root / "specs")
-        (root / "vigil_dags" / "vigil_dags.py").write_text((REPO / "dags" / "vigil_dags.py").read_text())
+        (root / "vigil_dags" / "vigil_dags.py").write_text(
+            (REPO / "dags" / "vigil_dags.py").read_text()
+        )
         (root / "ref_dags" / "ref_dags.py").write_text(REFERENCE_DAG)
         os.environ["VIGIL_SPECS_DIR"] = str(root / "specs")
         time_parse(root / "ref_dags")  # warm imports for both
         vigil_s, vigil_dags = time_parse(root / "vigil_dags")
         ref_s, ref_dags = time_parse(root / "ref_dags")
-    print(f"Vigil DAG file, spec of {TARGETS * CHECKS_PER_TARGET} checks: {vigil_s * 1000:.0f} ms "
-          f"for {vigil_dags} DAGs (median of {ROUNDS})", file=sys.stderr)
-    print(f"hand-written DAG file, same tasks: {ref_s * 1000:.0f} ms for {ref_dags} DAGs", file=sys.stderr)
-    print(json.dumps({
-        "name": "dag_parse_200_checks",
-        "seconds": round(vigil_s, 4),
-        "reference": "hand-written DAG file with the same tasks, no YAML",
-        "reference_seconds": round(ref_s, 4),
-        "ratio": round(vigil_s / ref_s, 2),
-        "dags": vigil_dags,
-    }))
+    print(
+        f"Vigil DAG file, spec of {TARGETS * CHECKS_PER_TARGET} checks: {vigil_s * 1000:.0f} ms "
+        f"for {vigil_dags} DAGs (median of {ROUNDS})",
+        file=sys.stderr,
+    )
+    print(
+        f"hand-written DAG file, same tasks: {ref_s * 1000:.0f} ms for {ref_dags} DAGs",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "name": "dag_parse_200_checks",
+                "seconds": round(vigil_s, 4),
+                "reference": "hand-written DAG file with the same tasks, no YAML",
+                "reference_seconds": round(ref_s, 4),
+                "ratio": round(vigil_s / ref_s, 2),
+                "dags": vigil_dags,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

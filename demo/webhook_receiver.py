@@ -9,6 +9,7 @@ JSON object per line, to the log file so `make demo` users can watch alerts arri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
@@ -27,7 +28,7 @@ MAX_BODY = 1 << 20
 
 def make_handler(secret: str, log_file: Path | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
             body = self.rfile.read(length)
             expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -54,7 +55,7 @@ def make_handler(secret: str, log_file: Path | None) -> type[BaseHTTPRequestHand
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per digest from _record is enough
 
     return Handler
@@ -63,24 +64,27 @@ def make_handler(secret: str, log_file: Path | None) -> type[BaseHTTPRequestHand
 def summarize(payload: dict[str, Any]) -> str:
     """One line: environment, and each notice's kind and title."""
     notices = payload.get("notices") or payload.get("alerts") or []
-    parts = [f"{n.get('notice', '?')}: {n.get('title', n.get('fingerprint', '?'))}" for n in notices]
+    parts = [
+        f"{n.get('notice', '?')}: {n.get('title', n.get('fingerprint', '?'))}" for n in notices
+    ]
     return f"{payload.get('environment', '?')} — " + ("; ".join(parts) or "(empty digest)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo.webhook_receiver")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--secret-env", default="DEMO_WEBHOOK_SECRET",
-                        help="environment variable holding the HMAC secret")
+    parser.add_argument(
+        "--secret-env",
+        default="DEMO_WEBHOOK_SECRET",
+        help="environment variable holding the HMAC secret",
+    )
     parser.add_argument("--log", type=Path, help="append received digests (JSON lines) here")
     args = parser.parse_args(argv)
     secret = os.environ.get(args.secret_env) or DEFAULT_SECRET
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(secret, args.log))
     print(f"demo webhook receiver on http://127.0.0.1:{args.port}{PATH}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

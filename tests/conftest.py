@@ -20,7 +20,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.p
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
 
-from vigil.stack.postgres import LocalPostgres, free_port
+from vigil.stack.postgres import LocalPostgres, free_port  # noqa: E402 (after the env setup)
 
 LAYERS = ("unit", "integration", "dags", "e2e")
 
@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             wrong.append(f"{item.nodeid}: markers {layers or 'none'}")
     if wrong:
         raise pytest.UsageError(
-            "each test needs exactly one of the markers " + ", ".join(LAYERS) + ":\n  "
+            "each test needs exactly one of the markers "
+            + ", ".join(LAYERS)
+            + ":\n  "
             + "\n  ".join(wrong)
         )
 

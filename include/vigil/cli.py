@@ -37,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except cli_store.USER_ERRORS as exc:  # bad input or an unreachable store: say what, no traceback
+    except (
+        cli_store.USER_ERRORS
+    ) as exc:  # bad input or an unreachable store: say what, no traceback
         print(f"vigil {args.command}: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     return code

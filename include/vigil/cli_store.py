@@ -34,13 +34,17 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _add_store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--conn-id", default="vigil_results",
-                        help="Airflow connection id of the results store (default: %(default)s)")
+    parser.add_argument(
+        "--conn-id",
+        default="vigil_results",
+        help="Airflow connection id of the results store (default: %(default)s)",
+    )
 
 
 def add_report(subparsers: SubParsers) -> None:
     parser = subparsers.add_parser(
-        "report", help="regenerate the HTML report of a run",
+        "report",
+        help="regenerate the HTML report of a run",
         description="Write the run report of RUN_ID again (and the weekly or monthly report "
         "when the run was one) into the state folder's reports/.",
     )
@@ -67,14 +71,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_silence(subparsers: SubParsers) -> None:
     parser = subparsers.add_parser(
-        "silence", help="add, list or remove alert silences",
+        "silence",
+        help="add, list or remove alert silences",
         description="A silenced alert is recorded, not sent; its resolve still reaches the "
         "channels that saw it fire.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="silence alerts matching a scope until a time")
-    add.add_argument("--scope", required=True,
-                     help="e.g. 'target=demo-db' or 'rule=target-down target=orders-*'")
+    add.add_argument(
+        "--scope", required=True, help="e.g. 'target=demo-db' or 'rule=target-down target=orders-*'"
+    )
     add.add_argument("--until", required=True, help="an ISO time or a duration such as 2h, 1d")
     add.add_argument("--reason", required=True)
     add.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
@@ -89,7 +95,8 @@ def add_silence(subparsers: SubParsers) -> None:
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    from vigil.alerts import add_silence as add, list_silences, remove_silence
+    from vigil.alerts import add_silence as add
+    from vigil.alerts import list_silences, remove_silence
 
     store = _store(args)
     if args.action == "add":
@@ -99,8 +106,10 @@ def cmd_silence(args: argparse.Namespace) -> int:
         silences = list_silences(store, include_inactive=args.all)
         for s in silences:
             ended = f", removed by {s.removed_by}" if s.removed_at else ""
-            print(f"#{s.id}  {s.scope}  until {s.until:%Y-%m-%d %H:%M %Z}  by {s.created_by}: "
-                  f"{s.reason}{ended}")
+            print(
+                f"#{s.id}  {s.scope}  until {s.until:%Y-%m-%d %H:%M %Z}  by {s.created_by}: "
+                f"{s.reason}{ended}"
+            )
         print(f"{len(silences)} silence(s)")
     else:
         removed = remove_silence(store, args.id, removed_by=args.by)

@@ -53,8 +53,9 @@ def conclude(
 
     conclusion = Conclusion()
     out_dir = out_dir or reports_dir()
-    report = evaluate(store, run, spec.alerts, dry_run=dry_run,
-                      resolver=Resolver(connection=connection))
+    report = evaluate(
+        store, run, spec.alerts, dry_run=dry_run, resolver=Resolver(connection=connection)
+    )
     conclusion.alerts_summary = report.summary()
     conclusion.alerts = [
         {"rule": a.rule_id, "scope": a.fingerprint, "transition": a.change, "message": a.title}
@@ -63,15 +64,21 @@ def conclude(
     ]
     conclusion.failed_deliveries = [f"{d.channel}: {d.error}" for d in report.failed_deliveries]
     conclusion.reports["run"] = write_run_report(
-        store, run, out_dir=out_dir, airflow_base_url=airflow_url, alerts=conclusion.alerts,
+        store,
+        run,
+        out_dir=out_dir,
+        airflow_base_url=airflow_url,
+        alerts=conclusion.alerts,
         data_docs=_data_docs(run),
     )
     if run.cadence == "weekly":
         conclusion.reports["trend"] = write_trend_report(
-            store, spec.environment, out_dir=out_dir, tz=spec.timezone)
+            store, spec.environment, out_dir=out_dir, tz=spec.timezone
+        )
     if run.cadence == "monthly":
         conclusion.reports["review"] = write_review_report(
-            store, spec.environment, out_dir=out_dir, spec=spec, tz=spec.timezone)
+            store, spec.environment, out_dir=out_dir, spec=spec, tz=spec.timezone
+        )
     return conclusion
 
 

@@ -97,6 +97,7 @@ class RunContext:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     run_id: str = "manual"
     cadence: str = "manual"
+    dag_id: str = "manual"
     _secrets: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:

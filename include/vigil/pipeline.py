@@ -25,9 +25,16 @@ def _run_health(checks: Sequence[Any], ctx: RunContext) -> list[CheckResult]:
     return run_checks(checks, ctx)
 
 
-# One runner per check family; data quality, scenarios and probes register here.
+def _run_quality(checks: Sequence[Any], ctx: RunContext) -> list[CheckResult]:
+    from vigil.quality.family import run_checks  # imports Great Expectations: only at run time
+
+    return run_checks(checks, ctx)
+
+
+# One runner per check family, in pipeline order; scenarios and probes register here.
 FAMILY_RUNNERS: dict[str, Callable[[Sequence[Any], RunContext], list[CheckResult]]] = {
     "health": _run_health,
+    "quality": _run_quality,
 }
 
 
@@ -42,24 +49,38 @@ class Selection:
 
     kinds: frozenset[str]
     targets: frozenset[str] = frozenset()  # empty: every target
+    checks: frozenset[str] = frozenset()  # empty: every check
     dry_run: bool = False
 
     def covers(self, kind: str, target: str) -> bool:
         return kind in self.kinds and (not self.targets or target in self.targets)
 
+    def picks(self, check_id: str) -> bool:
+        return not self.checks or check_id in self.checks
+
     @classmethod
-    def from_params(cls, spec: Spec, cadence_kinds: Sequence[str], params: dict[str, Any]) -> Selection:
+    def from_params(
+        cls, spec: Spec, cadence_kinds: Sequence[str], params: dict[str, Any]
+    ) -> Selection:
         """Validate manual-trigger parameters against the spec; unknown names are an error."""
         kinds = list(params.get("kinds") or cadence_kinds)
         targets = list(params.get("targets") or [])
+        checks = list(params.get("checks") or [])
+        known_checks = {c.id for kind in FAMILY_RUNNERS for c in spec.checks_of(kind)}
         problems = [f"unknown kind {k!r}" for k in kinds if k not in FAMILY_RUNNERS]
         problems += [f"unknown target {t!r}" for t in targets if t not in spec.targets]
+        problems += [f"unknown check {c!r}" for c in checks if c not in known_checks]
         if problems:
             raise ValueError(
                 f"invalid run parameters: {'; '.join(problems)}. Kinds: "
                 f"{', '.join(FAMILY_RUNNERS)}; targets: {', '.join(sorted(spec.targets))}"
             )
-        return cls(frozenset(kinds), frozenset(targets), bool(params.get("dry_run", False)))
+        return cls(
+            frozenset(kinds),
+            frozenset(targets),
+            frozenset(checks),
+            bool(params.get("dry_run", False)),
+        )
 
 
 @dataclass
@@ -80,34 +101,44 @@ class TargetOutcome:
 
 def unhealthy_dependencies(
     spec: Spec, kind: str, target: str, store: ResultStore, run: RunRef, selection: Selection
-) -> list[str]:
-    """Why `target`'s checks should not run: reasons naming each unhealthy dependency.
+) -> dict[str, str]:
+    """Why `target`'s checks should not run: each unhealthy dependency, with the reason.
 
     Health checks of a target wait for the health of the targets it depends on; every
     other kind waits for the health of its own target.
     """
     needs = list(spec.targets[target].depends_on) if kind == "health" else [target]
-    reasons = []
+    reasons: dict[str, str] = {}
     for dependency in needs:
-        if not selection.covers("health", dependency) or not spec.checks_of_target("health", dependency):
+        checked = [c for c in spec.checks_of_target("health", dependency) if selection.picks(c.id)]
+        if not selection.covers("health", dependency) or not checked:
             continue  # not checked in this run: no evidence against it
         results = store.results_of(run, kind="health", targets=[dependency])
         problems = [r for r in results if r.blocks_run]
         if not results:
-            reasons.append(f"{dependency} has no health result in this run (its task did not record)")
+            reasons[dependency] = (
+                f"{dependency} has no health result in this run (its task did not record)"
+            )
         elif problems:
             first = problems[0]
-            reasons.append(f"{dependency} is unhealthy ({first.check_id}: {first.message})")
+            reasons[dependency] = f"{dependency} is unhealthy ({first.check_id}: {first.message})"
     return reasons
 
 
-def skipped_results(checks: Sequence[Any], kind: str, reason: str) -> list[CheckResult]:
+def skipped_results(
+    checks: Sequence[Any], kind: str, reason: str, blocked_by: Sequence[str] = ()
+) -> list[CheckResult]:
     now = datetime.now(UTC)
     return [
         CheckResult(
-            check_id=c.id, kind=kind, target=c.target, status=Status.SKIPPED,
-            severity=c.severity, started_at=now, message=f"skipped: {reason}",
-            details={"skipped_because": reason},
+            check_id=c.id,
+            kind=kind,
+            target=c.target,
+            status=Status.SKIPPED,
+            severity=c.severity,
+            started_at=now,
+            message=f"skipped: {reason}",
+            details={"skipped_because": reason, "blocked_by": list(blocked_by)},
         )
         for c in checks
     ]
@@ -121,11 +152,14 @@ def run_target(
     if not selection.covers(kind, target):
         outcome.skipped_reason = "not selected by this run's parameters"
         return outcome
-    checks = ctx.spec.checks_of_target(kind, target)
+    checks = [c for c in ctx.spec.checks_of_target(kind, target) if selection.picks(c.id)]
+    if not checks:
+        outcome.skipped_reason = "none of its checks was selected by this run's parameters"
+        return outcome
     reasons = unhealthy_dependencies(ctx.spec, kind, target, store, run, selection)
     if reasons:
-        outcome.skipped_reason = "; ".join(reasons)
-        outcome.results = skipped_results(checks, kind, outcome.skipped_reason)
+        outcome.skipped_reason = "; ".join(reasons.values())
+        outcome.results = skipped_results(checks, kind, outcome.skipped_reason, list(reasons))
     else:
         outcome.results = FAMILY_RUNNERS[kind](checks, ctx)
     store.record(run, outcome.results)

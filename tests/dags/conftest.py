@@ -23,8 +23,13 @@ def airflow_db() -> str:
     """`airflow db migrate` once per session (dag.test() fails on an unmigrated home)."""
     home = os.environ["AIRFLOW_HOME"]
     airflow = Path(sys.executable).parent / "airflow"
-    result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True,
-                            timeout=300, env=dict(os.environ))
+    result = subprocess.run(
+        [str(airflow), "db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
     assert result.returncode == 0, f"airflow db migrate failed:\n{result.stderr[-3000:]}"
     return home
 
@@ -35,8 +40,12 @@ def demo_system(pg: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     from demo.launcher import DemoSystem
 
     pg.create_database("dagtest_demo")
-    system = DemoSystem(pg.dsn("dagtest_demo"), tmp_path_factory.mktemp("demo"),
-                        orders_port=free_port(), inventory_port=free_port())
+    system = DemoSystem(
+        pg.dsn("dagtest_demo"),
+        tmp_path_factory.mktemp("demo"),
+        orders_port=free_port(),
+        inventory_port=free_port(),
+    )
     system.start()
     yield system
     system.stop()

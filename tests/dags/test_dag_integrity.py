@@ -96,8 +96,13 @@ print(json.dumps({
 
 
 def test_parsing_opens_no_connection_and_imports_no_runner_or_gx() -> None:
-    out = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(DAGS)], capture_output=True,
-                         text=True, timeout=120, env=dict(os.environ))
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE_PROBE, str(DAGS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}

@@ -22,11 +22,21 @@ def hook() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture(scope="module")
-def env(pg: Any, demo_system: Any, airflow_db: str, hook: WebhookReceiver,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with vigil_env(pg, demo_system, "dagtest_alerts", DEMO_WEBHOOK_URL=hook.url,
-                   DEMO_WEBHOOK_SECRET=SECRET,
-                   VIGIL_STATE_DIR=str(tmp_path_factory.mktemp("state"))) as values:
+def env(
+    pg: Any,
+    demo_system: Any,
+    airflow_db: str,
+    hook: WebhookReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, str]]:
+    with vigil_env(
+        pg,
+        demo_system,
+        "dagtest_alerts",
+        DEMO_WEBHOOK_URL=hook.url,
+        DEMO_WEBHOOK_SECRET=SECRET,
+        VIGIL_STATE_DIR=str(tmp_path_factory.mktemp("state")),
+    ) as values:
         yield values
 
 

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.dags
 
 
 @pytest.fixture(scope="module")
-def env(pg: Any, demo_system: Any, airflow_db: str, tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[dict[str, str]]:
+def env(
+    pg: Any, demo_system: Any, airflow_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     state = tmp_path_factory.mktemp("state")
     with vigil_env(pg, demo_system, "dagtest_results", VIGIL_STATE_DIR=str(state)) as values:
         yield values
@@ -40,8 +41,14 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
     dag_run, run = _run()
     results = _results(env, run)
     assert dag_run.state == "success", {k: (r.status, r.message) for k, r in results.items()}
-    assert set(results) == {"demo-db-up", "demo-db-port-open", "inventory-api-health",
-                            "inventory-api-products", "orders-api-health", "orders-api-list-orders"}
+    assert set(results) == {
+        "demo-db-up",
+        "demo-db-port-open",
+        "inventory-api-health",
+        "inventory-api-products",
+        "orders-api-health",
+        "orders-api-list-orders",
+    }
     assert {r.status for r in results.values()} == {Status.PASSED}
     summary = ResultStore(env["AIRFLOW_CONN_VIGIL_RESULTS"]).recent_runs("demo", limit=1)[0]
     assert summary.state == "success"

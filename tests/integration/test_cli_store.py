@@ -24,8 +24,18 @@ def _vigil(args: list[str], dsn: str, state: Path) -> subprocess.CompletedProces
 def test_report_regenerates_a_stored_run(fresh_db: str, tmp_path: Path) -> None:
     run = RunRef("demo", "daily", "demo_daily", "manual__2026-11-21T06:00:00+00:00")
     store = ResultStore(fresh_db)
-    store.record(run, [CheckResult(check_id="api-up", kind="health", target="api",
-                                   status=Status.FAILED, message="answered 503, expected 200")])
+    store.record(
+        run,
+        [
+            CheckResult(
+                check_id="api-up",
+                kind="health",
+                target="api",
+                status=Status.FAILED,
+                message="answered 503, expected 200",
+            )
+        ],
+    )
     store.finish_run(run)
     done = _vigil(["report", "--run", run.run_id], fresh_db, tmp_path)
     assert done.returncode == 0, done.stderr
@@ -40,8 +50,22 @@ def test_report_regenerates_a_stored_run(fresh_db: str, tmp_path: Path) -> None:
 
 
 def test_silence_add_list_remove(fresh_db: str, tmp_path: Path) -> None:
-    added = _vigil(["silence", "add", "--scope", "target=demo-db", "--until", "2h",
-                    "--reason", "maintenance", "--by", "ops"], fresh_db, tmp_path)
+    added = _vigil(
+        [
+            "silence",
+            "add",
+            "--scope",
+            "target=demo-db",
+            "--until",
+            "2h",
+            "--reason",
+            "maintenance",
+            "--by",
+            "ops",
+        ],
+        fresh_db,
+        tmp_path,
+    )
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith("silence #1 on 'target=demo-db'")
     listed = _vigil(["silence", "list"], fresh_db, tmp_path)

@@ -104,14 +104,25 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
             trigger_rule=TriggerRule.ALL_DONE,
             retries=1,
         )
+        health: dict[str, PythonOperator] = {}
         for kind in kinds:
-            for task in _kind_group(spec, kind, op_kwargs).values():
+            group = _kind_group(spec, kind, op_kwargs)
+            for target, task in group.items():
+                if kind == "health":
+                    health[target] = task
+                elif target in health:
+                    # Other kinds wait for their target's health, and skip when it failed.
+                    health[target] >> task
                 task >> summarize
     return dag
 
 
 def _kind_group(spec: Spec, kind: str, op_kwargs: dict[str, Any]) -> dict[str, PythonOperator]:
-    """One task per target; a target's task waits for the health of its dependencies."""
+    """One task per target; a health task waits for the health of the targets it depends on.
+
+    One task per target, not per check: a target's checks run concurrently inside it, and
+    for data quality one task per database pays the Great Expectations import once.
+    """
     targets = spec.targets_with_checks(kind)
     with TaskGroup(group_id=kind, tooltip=f"{kind} checks, one task per target"):
         by_target = {
@@ -126,10 +137,11 @@ def _kind_group(spec: Spec, kind: str, op_kwargs: dict[str, Any]) -> dict[str, P
             )
             for target in targets
         }
-    for target, task in by_target.items():
-        for dependency in spec.targets[target].depends_on:
-            if dependency in by_target:
-                by_target[dependency] >> task
+    if kind == "health":
+        for target, task in by_target.items():
+            for dependency in spec.targets[target].depends_on:
+                if dependency in by_target:
+                    by_target[dependency] >> task
     return by_target
 
 

@@ -28,6 +28,17 @@ def run_params(spec: Spec, cadence_kinds: list[str]) -> dict[str, Param]:
             title="Targets",
             description="Only these targets (empty: every target).",
         ),
+        "checks": Param(
+            [],
+            type="array",
+            items={
+                "type": "string",
+                "enum": sorted(c.id for kind in kinds for c in spec.checks_of(kind)),
+            },
+            uniqueItems=True,
+            title="Checks",
+            description="Only these checks or suites, by id (empty: every check).",
+        ),
         "dry_run": Param(
             False,
             type="boolean",

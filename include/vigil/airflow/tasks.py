@@ -34,8 +34,11 @@ def retry_policy() -> Any:
 
     return ExceptionRetryPolicy(
         rules=[
-            RetryRule(exception=ChecksErrored, action=RetryAction.RETRY,
-                      reason="a target could not be reached; it may be transient"),
+            RetryRule(
+                exception=ChecksErrored,
+                action=RetryAction.RETRY,
+                reason="a target could not be reached; it may be transient",
+            ),
         ],
         default=RetryAction.DEFAULT,
     )
@@ -51,7 +54,9 @@ def _setup(spec_path: str, cadence: str, context: Any) -> tuple[Any, ...]:
     spec = load_spec(Path(spec_path))
     dag_run = context["dag_run"]
     run = RunRef(spec.environment, cadence, dag_run.dag_id, dag_run.run_id)
-    ctx = RunContext(spec, connection=airflow_connection, run_id=run.run_id, cadence=cadence)
+    ctx = RunContext(
+        spec, connection=airflow_connection, run_id=run.run_id, cadence=cadence, dag_id=run.dag_id
+    )
     store = ResultStore.from_connection(airflow_connection(spec.results_conn_id))
     cadence_kinds = getattr(spec.schedules, cadence).kinds or declared_kinds(spec)
     params = dict(context.get("params") or {})
@@ -60,7 +65,9 @@ def _setup(spec_path: str, cadence: str, context: Any) -> tuple[Any, ...]:
     return spec, run, ctx, store, selection
 
 
-def run_target_checks(spec_path: str, cadence: str, kind: str, target: str, **context: Any) -> dict[str, Any]:
+def run_target_checks(
+    spec_path: str, cadence: str, kind: str, target: str, **context: Any
+) -> dict[str, Any]:
     """Run one target's checks of one kind; fail on critical problems, skip when gated."""
     from vigil.checks.table import format_table
     from vigil.pipeline import run_target
@@ -74,12 +81,16 @@ def run_target_checks(spec_path: str, cadence: str, kind: str, target: str, **co
     summary = {r.check_id: r.status.value for r in outcome.results}
     if outcome.errored:
         names = ", ".join(r.check_id for r in outcome.errored)
-        raise ChecksErrored(f"{len(outcome.errored)} critical check(s) errored: {names}; "
-                            f"first: {outcome.errored[0].message}")
+        raise ChecksErrored(
+            f"{len(outcome.errored)} critical check(s) errored: {names}; "
+            f"first: {outcome.errored[0].message}"
+        )
     if outcome.failed:
         names = ", ".join(r.check_id for r in outcome.failed)
-        raise ChecksFailed(f"{len(outcome.failed)} critical check(s) failed: {names}; "
-                           f"first: {outcome.failed[0].message}")
+        raise ChecksFailed(
+            f"{len(outcome.failed)} critical check(s) failed: {names}; "
+            f"first: {outcome.failed[0].message}"
+        )
     return summary
 
 
@@ -97,8 +108,10 @@ def summarize(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:
     if problems:
         names = ", ".join(f"{r.check_id} ({r.status.value})" for r in problems[:10])
         more = f" and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise ChecksFailed(f"{len(problems)} critical check(s) did not pass: {names}{more}. "
-                           "See each task's log for its table and evidence.")
+        raise ChecksFailed(
+            f"{len(problems)} critical check(s) did not pass: {names}{more}. "
+            "See each task's log for its table and evidence."
+        )
     return {"state": summary.state.value, "total": summary.total}
 
 
@@ -116,21 +129,28 @@ def evaluate(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:
 
     spec, run, _ctx, store, selection = _setup(spec_path, cadence, context)
     conclusion = conclude(
-        spec, store, run, dry_run=selection.dry_run, connection=airflow_connection,
+        spec,
+        store,
+        run,
+        dry_run=selection.dry_run,
+        connection=airflow_connection,
         airflow_url=os.environ.get("VIGIL_AIRFLOW_URL", "http://127.0.0.1:8080"),
     )
     log.info(conclusion.alerts_summary)
     for failure in conclusion.failed_deliveries:
-        log.warning("notification not delivered (recorded, will be retried next run): %s",
-                    failure)
+        log.warning("notification not delivered (recorded, will be retried next run): %s", failure)
     for name, path in conclusion.reports.items():
         log.info("%s report: %s", name, path)
     summary = store.finish_run(run)
     if summary.critical_problems:
-        raise ChecksFailed(f"{summary.critical_problems} critical check(s) did not pass in "
-                           f"this run; see the run report: {conclusion.reports['run']}")
-    return {"alerts": conclusion.alerts, "reports": {k: str(v) for k, v in
-                                                     conclusion.reports.items()}}
+        raise ChecksFailed(
+            f"{summary.critical_problems} critical check(s) did not pass in "
+            f"this run; see the run report: {conclusion.reports['run']}"
+        )
+    return {
+        "alerts": conclusion.alerts,
+        "reports": {k: str(v) for k, v in conclusion.reports.items()},
+    }
 
 
 RETRY_DELAY_CAP = timedelta(minutes=10)

@@ -28,7 +28,7 @@ from vigil.spec.validators import check_address, check_cron, check_http_url
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
-KINDS = ("health",)  # data quality, scenarios and probes join as their sections land
+KINDS = ("health", "quality")  # scenarios and probes join as their sections land
 CADENCES = ("daily", "weekly", "monthly")
 
 
@@ -166,8 +166,48 @@ HealthCheck = Annotated[
 ]
 
 
+# --- data quality (Great Expectations) -------------------------------------------------
+
+
+class QualityBase(CheckBase):
+    # The whole suite or snapshot runs in one database session, so it gets more time.
+    timeout_s: float = Field(default=300.0, gt=0, le=3600)
+
+
+class SuiteCheck(QualityBase):
+    """A Great Expectations suite (GX's own JSON) run against one table of a postgres target.
+
+    Each expectation becomes one result; its `meta.severity` (critical|warning) overrides
+    the check's `severity`.
+    """
+
+    kind: Literal["suite"]
+    # Path of the suite JSON, relative to the expectations folder (VIGIL_EXPECTATIONS_DIR,
+    # default <repo>/expectations): "demo/orders.json".
+    suite: str = Field(pattern=r"^[^/].*\.json$")
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")
+    schema_name: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")
+    # A SQL condition on the table's rows, e.g. "created_at >= now() - interval '1 day'".
+    row_filter: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SchemaDriftCheck(QualityBase):
+    """The live catalog (tables, columns, types, indexes, constraints) against a committed
+    snapshot written by `vigil snapshot-schema`; every difference is one failed result."""
+
+    kind: Literal["schema_drift"]
+    snapshot: str = Field(pattern=r"^[^/].*\.(json|ya?ml)$")  # relative to the expectations folder
+    schemas: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
+
+
+QualityCheck = Annotated[SuiteCheck | SchemaDriftCheck, Field(discriminator="kind")]
+
+
 class Checks(Strict):
     health: list[HealthCheck] = Field(default_factory=list)
+    quality: list[QualityCheck] = Field(default_factory=list)
 
 
 # --- schedules ----------------------------------------------------------------------
@@ -177,7 +217,7 @@ class Cadence(Strict):
     cron: str
     enabled: bool = True
     # Which check kinds this cadence runs; None means every kind the spec declares.
-    kinds: list[Literal["health"]] | None = None
+    kinds: list[Literal["health", "quality"]] | None = None
 
     _cron = field_validator("cron")(check_cron)
 

@@ -147,6 +147,15 @@ def _target_problems(
         )
         return
     check_kind, target_kind = _get(check, "kind"), _get(target, "kind")
+    if section == "quality" and target_kind != "postgres":
+        yield ReferenceProblem(
+            (*loc, "target"),
+            f"data-quality checks run against a postgres target, but {name!r} is a "
+            f"{target_kind!r} target",
+            found=repr(name),
+            hint="point the check at a target of kind: postgres",
+        )
+        return
     # Health checks probe their target directly, so their kind must be the target's kind.
     comparable = section == "health" and check_kind in kinds and target_kind in kinds
     if comparable and check_kind != target_kind:

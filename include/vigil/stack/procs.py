@@ -63,19 +63,24 @@ def running(paths: StackPaths, name: str) -> Managed | None:
     return managed
 
 
-def stop(paths: StackPaths, names: Sequence[str], timeout: float = 30.0) -> list[str]:
+def stop(
+    paths: StackPaths,
+    names: Sequence[str],
+    timeout: float = 30.0,
+    timeouts: Mapping[str, float] | None = None,
+) -> list[str]:
     """Stop the named processes' whole process groups, together: SIGTERM, then SIGKILL
-    for what is left after `timeout` s. Returns the names that were running.
-
-    Their PID files are removed either way.
+    for what is left after `timeout` s (or `timeouts[name]`). Returns the names that
+    were running. Their PID files are removed either way.
     """
     live = [m for m in (running(paths, name) for name in names) if m is not None]
     try:
         for managed in live:
             _signal_group(managed.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for managed in live:
-            if not _wait_group_gone(managed.pid, max(0.0, deadline - time.monotonic())):
+        started = time.monotonic()
+        for managed in sorted(live, key=lambda m: (timeouts or {}).get(m.name, timeout)):
+            grace = (timeouts or {}).get(managed.name, timeout)
+            if not _wait_group_gone(managed.pid, max(0.0, started + grace - time.monotonic())):
                 _signal_group(managed.pid, signal.SIGKILL)
                 _wait_group_gone(managed.pid, 10.0)
         return [m.name for m in live]

@@ -217,6 +217,9 @@ def _health(base_url: str) -> tuple[int, str]:
 
 def _require_free(port: int) -> None:
     with socket.socket() as sock:
+        # Like the servers themselves: connections lingering in TIME_WAIT after a stop do
+        # not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:

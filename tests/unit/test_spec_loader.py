@@ -88,7 +88,7 @@ CASES = [
     ("targets_not_mapping.yaml", 3, "targets", "expected a mapping"),
     ("check_not_mapping.yaml", 8, "checks.health[0]", "expected a mapping"),
     ("relative_path.yaml", 11, "checks.health[0].path", "path must start with '/'"),
-    ("bad_cadence_kind.yaml", 9, "schedules.monthly.kinds[1]", "'quality' is not allowed"),
+    ("bad_cadence_kind.yaml", 9, "schedules.monthly.kinds[1]", "'qualty' is not allowed"),
     ("retries_too_high.yaml", 7, "defaults.retries", "less than or equal to 10"),
     ("recursive_alias.yaml", 2, "", "recursive YAML alias"),
 ]

@@ -7,7 +7,7 @@ no check runner or Great Expectations: Airflow re-parses DAG files every few sec
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,9 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
     defaults = spec.defaults
     dag = DAG(
         dag_id=f"{spec.environment}_{cadence}",
-        schedule=CronTriggerTimetable(schedule.cron, timezone=spec.timezone),
-        start_date=datetime(2026, 1, 1),
+        # No start_date: a new DAG waits for its next scheduled time instead of running
+        # at once for the latest past one (a fresh `make demo` would queue three runs).
+        schedule=CronTriggerTimetable(schedule.cron, timezone=spec.timezone, run_immediately=False),
         catchup=False,
         max_active_runs=1,
         tags=sorted({"vigil", spec.environment, cadence, *spec.tags}),

@@ -44,7 +44,10 @@ class Where:
         return self.table if self.schema == "public" else f"{self.schema}.{self.table}"
 
     def of(self, check: Check) -> str:
-        return f"{self.label}.{check.column}" if check.column else self.label
+        """Where a check looks: the table, or its column(s) for a column check."""
+        if check.column and not check.type.startswith("expect_table_"):
+            return f"{self.label}.{check.column}"
+        return self.label
 
 
 def error(
@@ -55,6 +58,16 @@ def error(
 ) -> CheckResult:
     text = f"{where.of(check)}: {check.type} could not run: {reason}"
     return _result(check, where, Status.ERROR, text, None, {**(details or {}), "error": reason})
+
+
+def missing_columns(check: Check, where: Where, missing: list[str]) -> CheckResult:
+    """A check about columns the table does not have: failed, without asking GX."""
+    names = ", ".join(missing) or "?"
+    noun = "column" if len(missing) == 1 else "columns"
+    text = f"{where.of(check)}: {noun} {names} does not exist in table {where.label}"
+    if len(missing) > 1:
+        text = text.replace("does not exist", "do not exist")
+    return _result(check, where, Status.FAILED, text, None, {"missing_columns": missing})
 
 
 def from_outcomes(
@@ -126,6 +139,10 @@ def _evidence(result: dict[str, Any]) -> dict[str, Any]:
         evidence["unexpected_values"] = jsonable(result["partial_unexpected_list"][:SAMPLE_SIZE])
     if result.get("partial_unexpected_counts"):
         evidence["unexpected_value_counts"] = jsonable(result["partial_unexpected_counts"])
+    if result.get("partial_unexpected_index_list"):
+        evidence["unexpected_index"] = jsonable(
+            result["partial_unexpected_index_list"][:SAMPLE_SIZE]
+        )
     details = result.get("details") or {}
     if details.get("unexpected_rows"):
         evidence["unexpected_rows"] = jsonable(details["unexpected_rows"][:SAMPLE_SIZE])

@@ -24,6 +24,8 @@ class Outcome:
     success: bool
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # GX's own ExpectationValidationResult, kept for the Data Docs site (`docs`).
+    raw: Any = field(default=None, compare=False, repr=False)
 
 
 class Batch:
@@ -43,6 +45,8 @@ class Batch:
             batch_definition=asset.add_batch_definition_whole_table("whole")
         )
         self._passes = 0
+        # GX's meta of the first pass's suite result (batch, run, time): Data Docs shows it.
+        self.meta: dict[str, Any] = {}
 
     def run(self, steps: list[Step], result_format: dict[str, Any]) -> list[Outcome]:
         """Validate `steps` in one GX pass; one Outcome per step, in order.
@@ -62,7 +66,10 @@ class Batch:
             name=f"vigil-pass-{self._passes}", expectations=expectations
         )
         self._validator.result_format = result_format
-        results = self._validator.validate_expectation_suite(suite).results
+        validated = self._validator.validate_expectation_suite(suite)
+        if not self.meta:
+            self.meta = dict(validated.meta or {})
+        results = validated.results
         by_step = {_step_of(r): r for r in results}
         return [_outcome(by_step.get(i)) for i in range(len(steps))]
 
@@ -101,8 +108,8 @@ def _outcome(result: Any) -> Outcome:
         return Outcome(False, error="GX returned no result for this expectation")
     message = exception_message(result.exception_info)
     if message is not None:
-        return Outcome(False, error=message)
-    return Outcome(bool(result.success), dict(result.result or {}))
+        return Outcome(False, error=message, raw=result)
+    return Outcome(bool(result.success), dict(result.result or {}), raw=result)
 
 
 def exception_message(info: Any) -> str | None:

@@ -184,7 +184,21 @@ def rows_failed(where: str, kind: str, kwargs: dict[str, Any], result: dict[str,
     head = f"{where}: {count(bad)} of {count(total)} rows "
     head += f"({percent(bad or 0, total or 0)}) {violation(kind, kwargs)}{mostly(kwargs)}"
     shown = samples(result.get("partial_unexpected_list") or [])
-    return head + (f"; e.g. {shown}" if shown else "")
+    keys = row_keys(result.get("partial_unexpected_index_list") or [], result)
+    return head + (f"; e.g. {shown}" if shown else "") + (f"; rows {keys}" if keys else "")
+
+
+def row_keys(index: Sequence[Any], result: dict[str, Any], limit: int = SAMPLES_IN_MESSAGE) -> str:
+    """The failing rows' primary keys, from GX's index list: `id=100, 400, 900`."""
+    names = [str(n) for n in result.get("unexpected_index_column_names") or []]
+    keyed = [r for r in index if isinstance(r, dict) and names and all(n in r for n in names)]
+    if not keyed:
+        return ""
+    if len(names) == 1:
+        shown = ", ".join(value(r[names[0]]) for r in keyed[:limit])
+        return f"{names[0]}={shown}" + (", …" if len(keyed) > limit else "")
+    parts = ["(" + ", ".join(f"{n}={value(r[n])}" for n in names) + ")" for r in keyed[:limit]]
+    return ", ".join(parts) + (", …" if len(keyed) > limit else "")
 
 
 def rows_passed(where: str, kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
@@ -215,7 +229,19 @@ def observed(
     if not passed and isinstance(mismatch, dict) and mismatch:
         parts = [f"{k} {a_set(v)}" for k, v in sorted(mismatch.items()) if v]
         return f"{where}: columns differ: " + "; ".join(parts)
+    if not passed and isinstance(mismatch, list) and mismatch:
+        return f"{where}: columns differ from the list: " + "; ".join(
+            _position(m) for m in mismatch[:SET_ITEMS_SHOWN] if isinstance(m, dict)
+        )
     shown = a_set(seen) if isinstance(seen, list) else value(seen)
     if passed:
         return f"{where}: {asked} (observed {shown})"
     return f"{where}: observed {shown}, expected {asked}"
+
+
+def _position(m: dict[str, Any]) -> str:
+    """One entry of GX's ordered-list mismatch (0-based positions) as a person reads it."""
+    at = m.get("Expected Column Position")
+    place = f"column {at + 1}" if isinstance(at, int) else "a column"
+    found = "none" if m.get("Found") is None else value(m.get("Found"))
+    return f"{place} should be {value(m.get('Expected'))}, found {found}"

@@ -2,25 +2,49 @@
 
 Nothing escapes as an exception: a suite that cannot be used, a database that is down, a
 table that does not exist, a row filter that is not SQL, a query the read-only session
-refuses — each becomes `error` results that say which and why. How the two passes keep
-clean data near the cost of one SQL scan is written down in `vigil.quality.plan`.
+refuses — each becomes `error` results that say which and why. An expectation about a
+column the table does not have is not run: it *fails* (the data is not what the suite
+expects, which retrying will not change) naming the column. How the two passes keep clean
+data near the cost of one SQL scan is written down in `vigil.quality.plan`.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
 from vigil.context import ConnectionInfo
 from vigil.quality import build
 from vigil.quality.connection import ConnLike, Database, database
-from vigil.quality.gx_run import Batch, Outcome, clean_error, quote
+from vigil.quality.gx_run import Batch, Outcome, clean_error
 from vigil.quality.plan import CHEAP_FORMAT, EVIDENCE_FORMAT, Planned, is_map, plan
+from vigil.quality.preflight import TableInfo, first_line, missing_columns, preflight
 from vigil.quality.suites import Suite, load_suite
 from vigil.result import CheckResult, Status
+
+Pair = tuple[Outcome, Outcome | None]  # (cheap pass, evidence pass) of one check
+
+
+@dataclass
+class Validation:
+    """One suite validated against one table: its results, and what GX said (Data Docs).
+
+    `outcomes[i]` belongs to `suite.checks[i]`; None where that check never reached GX
+    (the database was down, or a column it names does not exist). `batch_meta` is GX's
+    meta of the first pass (batch, time), empty when no pass ran.
+    """
+
+    results: list[CheckResult]
+    suite: Suite | None = None
+    schema: str = "public"
+    table: str = ""
+    outcomes: list[Pair | None] = field(default_factory=list)
+    batch_meta: dict[str, Any] = field(default_factory=dict)
 
 
 def validate_table(
@@ -41,30 +65,53 @@ def validate_table(
     ``created_at >= now() - interval '1 day'``. `target`: the Vigil target named in every
     result (default: the connection id, else the database name).
     """
+    return validate(
+        conn,
+        suite_path,
+        table,
+        schema=schema,
+        row_filter=row_filter,
+        target=target,
+        statement_timeout_s=statement_timeout_s,
+        connect_timeout_s=connect_timeout_s,
+    ).results
+
+
+def validate(
+    conn: ConnLike,
+    suite_path: str | Path,
+    table: str,
+    *,
+    schema: str = "public",
+    row_filter: str | None = None,
+    target: str | None = None,
+    statement_timeout_s: float = 300.0,
+    connect_timeout_s: float = 10.0,
+) -> Validation:
+    """`validate_table`, keeping what GX said about each check (see `Validation`)."""
     started, t0 = datetime.now(UTC), time.perf_counter()
     db: Database | None = None
     try:
         db = database(
             conn, statement_timeout_s=statement_timeout_s, connect_timeout_s=connect_timeout_s
         )
-        problem = None
+        info = TableInfo()
     except psycopg2.Error as exc:  # a DSN libpq cannot parse
-        problem = f"invalid connection settings: {_first_line(exc)}"
+        info = TableInfo(f"invalid connection settings: {first_line(exc)}")
     target = target or _default_target(conn, db)
     try:
         suite = load_suite(suite_path)
     except Exception as exc:  # SuiteError, or GX itself failing to import
-        return [_suite_error(suite_path, target, started, str(exc))]
+        return Validation([_suite_error(suite_path, target, started, str(exc))])
+    found = Validation([], suite, schema, table, [None] * len(suite.checks))
+    plans: dict[int, Planned] = {}
     if db is not None:
-        problem = preflight(db, schema, table, row_filter)
-    plans: list[Planned] = []
-    outcomes: list[tuple[Outcome, Outcome | None]] = []
-    if problem is None and db is not None:
+        info = preflight(db, schema, table, row_filter)
+    if info.problem is None and db is not None:
         try:
-            plans, outcomes = _validate(db, suite, schema, table, row_filter)
+            plans = _passes(db, suite, found, info, row_filter)
         except Exception as exc:  # GX set-up or run failed as a whole
-            problem = db.hide(clean_error(f"{type(exc).__name__}: {exc}"))
-    share = (time.perf_counter() - t0) * 1000 / max(1, len(suite.checks))
+            info = TableInfo(db.hide(clean_error(f"{type(exc).__name__}: {exc}")))
     where = build.Where(
         target=target,
         suite=suite.name,
@@ -72,78 +119,60 @@ def validate_table(
         table=table,
         row_filter=row_filter,
         started_at=started,
-        duration_ms=round(share, 3),
+        duration_ms=round((time.perf_counter() - t0) * 1000 / max(1, len(suite.checks)), 3),
     )
-    if problem is not None:
-        return [build.error(check, where, problem) for check in suite.checks]
-    return [
-        build.from_outcomes(item, where, cheap, evidence)
-        for item, (cheap, evidence) in zip(plans, outcomes, strict=True)
-    ]
+    if info.problem is not None:
+        found.outcomes = [None] * len(suite.checks)
+        found.results = [build.error(check, where, info.problem) for check in suite.checks]
+        return found
+    for i, check in enumerate(suite.checks):
+        pair = found.outcomes[i]
+        if i in plans and pair is not None:
+            found.results.append(build.from_outcomes(plans[i], where, *pair))
+        else:
+            missing = missing_columns(check, info.columns)
+            found.results.append(build.missing_columns(check, where, missing))
+    return found
 
 
-def _validate(
-    db: Database,
-    suite: Suite,
-    schema: str,
-    table: str,
-    row_filter: str | None,
-) -> tuple[list[Planned], list[tuple[Outcome, Outcome | None]]]:
-    plans = [plan(check, is_map=is_map(check.type)) for check in suite.checks]
-    batch = Batch(db, schema, table, row_filter)
-    cheap = batch.run([p.cheap for p in plans], CHEAP_FORMAT)
+def _passes(
+    db: Database, suite: Suite, found: Validation, info: TableInfo, row_filter: str | None
+) -> dict[int, Planned]:
+    """Run the cheap pass over every check whose columns exist, then the evidence pass
+    over those that failed; fills `found.outcomes` and `found.batch_meta`."""
+    checks = suite.checks
+    runnable = [i for i, c in enumerate(checks) if not missing_columns(c, info.columns)]
+    if not runnable:
+        return {}
+    plans = {i: plan(checks[i], is_map=is_map(checks[i].type)) for i in runnable}
+    batch = Batch(db, found.schema, found.table, row_filter)
+    outcomes = batch.run([plans[i].cheap for i in runnable], CHEAP_FORMAT)
+    cheap = dict(zip(runnable, outcomes, strict=True))
     again = [
         i
-        for i, (p, o) in enumerate(zip(plans, cheap, strict=True))
-        if not o.success and o.error is None and p.evidence is not None
+        for i in runnable
+        if not cheap[i].success and cheap[i].error is None and plans[i].evidence is not None
     ]
     evidence: dict[int, Outcome] = {}
     if again:
-        steps = [p.evidence for i, p in enumerate(plans) if i in again and p.evidence]
-        evidence = dict(zip(again, batch.run(steps, EVIDENCE_FORMAT), strict=True))
-    return plans, [(cheap[i], evidence.get(i)) for i in range(len(plans))]
-
-
-def preflight(db: Database, schema: str, table: str, row_filter: str | None) -> str | None:
-    """Why validating cannot start (database down, no such table, bad filter), or None.
-
-    Answered by one short psycopg2 session, so these common problems get a plain message
-    instead of whatever GX wraps them in.
-    """
-    try:
-        conn = db.connect()
-    except psycopg2.Error as exc:
-        return f"cannot connect to PostgreSQL at {db.describe()}: {db.hide(_first_line(exc))}"
-    qualified = f"{quote(schema)}.{quote(table)}"
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass(%s)", (qualified,))
-            row = cur.fetchone()
-            if row is None or row[0] is None:
-                return (
-                    f"table {schema}.{table} does not exist in database {db.name} ({db.describe()})"
-                )
-            if row_filter:
-                try:
-                    cur.execute(f"EXPLAIN SELECT 1 FROM {qualified} WHERE {row_filter}")
-                except psycopg2.Error as exc:
-                    return f"row filter {row_filter!r} is not valid SQL here: {_first_line(exc)}"
-    except psycopg2.Error as exc:
-        return f"PostgreSQL at {db.describe()}: {db.hide(_first_line(exc))}"
-    finally:
-        conn.close()
-    return None
+        steps = [step for i in again if (step := plans[i].evidence) is not None]
+        # Failing rows are named by their primary key too, so a NULL has an address.
+        fmt = (
+            {**EVIDENCE_FORMAT, "unexpected_index_column_names": info.key}
+            if info.key
+            else EVIDENCE_FORMAT
+        )
+        evidence = dict(zip(again, batch.run(steps, fmt), strict=True))
+    for i in runnable:
+        found.outcomes[i] = (cheap[i], evidence.get(i))
+    found.batch_meta = batch.meta
+    return plans
 
 
 def _default_target(conn: ConnLike, db: Database | None) -> str:
     if isinstance(conn, ConnectionInfo):
         return conn.conn_id
     return db.name if db is not None else "postgres"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0].strip()
 
 
 def _suite_error(path: str | Path, target: str, started: datetime, reason: str) -> CheckResult:

@@ -6,12 +6,16 @@ itself, collects every problem in the file, and raises one `SuiteError` that nam
 file, the expectation (index and type) and what is wrong, with "did you mean" for
 misspelt expectation types.
 
-Vigil reads two keys from an expectation's `meta`:
+Vigil reads three keys from an expectation's `meta` (GX keeps `meta` as it is, so the
+file stays one GX's own tools load):
 - `severity`: `critical` (default) or `warning` (GX's own top-level `severity` is read
   too when `meta` has none; its `info` counts as `warning`);
 - `id`: the stable check id. Default: `<suite>.<expectation_type>.<column>` (or a short
   hash of the kwargs when the expectation has no column); when two expectations would get
-  the same default id, each gets the kwargs hash appended, so ids stay deterministic.
+  the same default id, each gets the kwargs hash appended, so ids stay deterministic;
+- `row_count_change` (on a row-count expectation only): `{"max_pct": 25, "severity":
+  "warning"}` — the row count may move at most ±25% against the previous run's
+  (`vigil.quality.volume`).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vigil.quality.volume import RowCountChange, parse_change
 from vigil.result import Severity
 
 SUITE_KEYS = frozenset({"name", "id", "expectations", "suite_parameters", "meta", "notes"})
@@ -63,6 +69,8 @@ class Check:
     severity: Severity
     meta: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
+    severity_set: bool = False  # the suite says; else the spec check's severity applies
+    row_count_change: RowCountChange | None = None
 
     @property
     def column(self) -> str | None:
@@ -157,6 +165,8 @@ def _parse_expectation(suite: str, index: int, item: Any) -> tuple[Check | None,
     severity, problem = _severity(meta, item.get("severity"))
     if problem:
         errors.append(problem)
+    change, change_errors = parse_change(kind, meta.get("row_count_change"))
+    errors += change_errors
     check_id = meta.get("id")
     if check_id is not None and (not isinstance(check_id, str) or not check_id.strip()):
         errors.append("meta.id must be a non-empty string")
@@ -171,6 +181,8 @@ def _parse_expectation(suite: str, index: int, item: Any) -> tuple[Check | None,
         severity=severity,
         meta=meta,
         description=str(description) if description else None,
+        severity_set=meta.get("severity") is not None or item.get("severity") is not None,
+        row_count_change=change,
     ), []
 
 
@@ -220,7 +232,63 @@ def _query_errors(kind: str, kwargs: dict[str, Any]) -> list[str]:
     # prints a warning to stdout); Vigil refuses it.
     if "{batch}" not in query:
         return ["unexpected_rows_query must select from {batch} (the table being validated)"]
-    return []
+    return _batch_alias_errors(query)
+
+
+# Words that may follow `{batch}` without being an alias for it.
+_NOT_ALIAS = frozenset(
+    [
+        "where",
+        "group",
+        "order",
+        "limit",
+        "offset",
+        "union",
+        "except",
+        "intersect",
+        "having",
+        "window",
+        "fetch",
+        "for",
+        "on",
+        "join",
+        "left",
+        "right",
+        "inner",
+        "full",
+        "cross",
+        "natural",
+        "using",
+        "tablesample",
+    ]
+)
+_AFTER_BATCH = re.compile(r"\{batch\}(?:\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*))?", re.IGNORECASE)
+_JOIN = re.compile(r"\bJOIN\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def _batch_alias_errors(query: str) -> list[str]:
+    """GX substitutes {batch} two ways (GX 1.24, query_metric_provider): in a query with a
+    JOIN as a bare `(SELECT ...)`, which the query must alias; otherwise as
+    `(SELECT ...) AS subselect`, which a second alias turns into a syntax error. Both only
+    show when the query runs, so they are caught when the suite loads."""
+    has_join = _JOIN.search(_QUOTED.sub(" ", query)) is not None
+    errors = []
+    for match in _AFTER_BATCH.finditer(query):
+        alias = match.group(1)
+        aliased = alias is not None and alias.lower() not in _NOT_ALIAS
+        if has_join and not aliased:
+            errors.append(
+                "unexpected_rows_query has a JOIN, so GX inserts {batch} as an unnamed "
+                "subquery: give it an alias ({batch} AS b)"
+            )
+        elif not has_join and aliased:
+            errors.append(
+                f"unexpected_rows_query has no JOIN, so GX inserts {{batch}} already named "
+                f"'subselect': remove the alias {alias!r} after {{batch}} (or write the check "
+                "as a LEFT JOIN ... WHERE ... IS NULL)"
+            )
+    return errors[:1]
 
 
 def _explain(exc: Exception, impl: type) -> list[str]:

@@ -82,6 +82,7 @@ def _describe(ports: Ports) -> str:
 
 def up(stack: Stack, progress: Progress) -> None:
     paths, ports = stack.paths, stack.ports
+    check_ports(stack)
     paths.make_dirs()
     (paths.state / STATE_MARKER).touch()
     ports.save(paths)
@@ -233,6 +234,30 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def check_ports(stack: Stack) -> None:
+    """Before starting anything: every port a component not yet running needs is free."""
+    paths, ports = stack.paths, stack.ports
+    owners = {  # port variable → is the component that listens there already ours?
+        "VIGIL_PG_PORT": stack.postgres.running,
+        "VIGIL_ORDERS_PORT": stack.demo_system().running,
+        "VIGIL_INVENTORY_PORT": stack.demo_system().running,
+        "VIGIL_WEBHOOK_PORT": procs.running(paths, WEBHOOK) is not None,
+        "VIGIL_API_PORT": procs.running(paths, "api-server") is not None,
+        "VIGIL_WORKER_LOG_PORT": procs.running(paths, "scheduler") is not None,
+        "VIGIL_TRIGGER_LOG_PORT": procs.running(paths, "triggerer") is not None,
+    }
+    busy = [
+        f"{getattr(ports, PORT_VARS[var])} ({var})"
+        for var, ours in owners.items()
+        if not ours and _accepts(getattr(ports, PORT_VARS[var]))
+    ]
+    if busy:
+        raise StackError(
+            f"port(s) in use by other programs: {', '.join(busy)}; free them or choose "
+            "others with those variables (see README, Troubleshooting)"
+        )
 
 
 def _require_free(port: int, variable: str) -> None:

@@ -44,8 +44,7 @@ def write_spec(directory: Path) -> None:
     (directory / "bench.yaml").write_text("\n".join(lines) + "\n")
 
 
-REFERENCE_DAG = (
-    """
+REFERENCE_DAG = """
 from datetime import datetime
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, TaskGroup
@@ -68,7 +67,6 @@ for cadence in ("daily", "weekly", "monthly"):
                 previous = op
     globals()[dag.dag_id] = dag
 """.replace("TARGETS", str(TARGETS))
-)
 
 
 def time_parse(dag_folder: Path) -> tuple[float, int]:

@@ -3,6 +3,7 @@
     vigil check-spec include/specs/demo.yaml      # or a directory of specs
     vigil report --run RUN_ID                     # regenerate a run's HTML report
     vigil silence add --scope target=demo-db --until 2h --reason "maintenance"
+    vigil snapshot-schema --target demo-db        # write the schema_drift snapshot
 
 A new subcommand is a `_add_<name>(subparsers)` that sets `func` and a `_cmd_<name>(args)`
 returning the exit code; `build_parser` lists them.
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_spec(subparsers)
     cli_store.add_report(subparsers)
     cli_store.add_silence(subparsers)
+    _add_snapshot_schema(subparsers)
     return parser
 
 
@@ -43,6 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vigil {args.command}: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     return code
+
+
+# --- snapshot-schema ---------------------------------------------------------------
+
+
+def _add_snapshot_schema(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from vigil.quality.cli import add_snapshot_schema  # light: no GX, no database
+
+    add_snapshot_schema(subparsers)
 
 
 # --- check-spec ------------------------------------------------------------------------
@@ -72,14 +83,34 @@ def _cmd_check_spec(args: argparse.Namespace) -> int:
         print(error, end="\n\n")
     for problem in missing:
         print(problem.headline(), end="\n\n")
+    deep = _deep_problems(specs.values())
+    for found in deep:
+        print("\n".join(p.render() for p in found), end="\n\n")
     problems = sum(len(e.problems) for e in errors.values()) + len(missing)
+    problems += sum(len(found) for found in deep)
     if problems:
-        bad = len(errors) + len(missing)
+        bad = len(errors) + len(missing) + len(deep)
         total = len(files) + len(missing)
         print(f"{problems} problem{_s(problems)} in {bad} of {total} spec file{_s(total)}")
         return EXIT_PROBLEMS
     print(f"ok: {len(specs)} spec{_s(len(specs))}, {_count_checks(specs.values())} checks")
     return EXIT_OK
+
+
+def _deep_problems(specs: Iterable[Spec]) -> list[list[Problem]]:
+    """Problems in the files a loaded spec points to (suites, snapshots), per spec.
+
+    Only specs with quality checks load `vigil.quality.lint` (which builds every suite's
+    expectations, so imports Great Expectations when a spec has suite checks)."""
+    found = []
+    for spec in specs:
+        if spec.checks.quality:
+            from vigil.quality.lint import lint_spec
+
+            problems = lint_spec(spec)
+            if problems:
+                found.append(problems)
+    return found
 
 
 def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:

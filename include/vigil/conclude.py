@@ -7,22 +7,17 @@ out must not decide whether the validation run passed (docs/adr/0003).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vigil.context import ConnectionInfo, env_connection
+from vigil.quality.paths import data_docs_dir, state_dir
 from vigil.results.store import ResultStore, RunRef
 from vigil.spec.models import Spec
 
 log = logging.getLogger("vigil")
-DEFAULT_STATE_DIR = Path(__file__).resolve().parents[2] / ".state"
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("VIGIL_STATE_DIR") or DEFAULT_STATE_DIR)
 
 
 def reports_dir() -> Path:
@@ -84,5 +79,5 @@ def conclude(
 
 def _data_docs(run: RunRef) -> str | None:
     """The Data Docs site the quality tasks built for this run, when there is one."""
-    index = state_dir() / "data_docs" / run.environment / run.dag_id / run.run_id / "index.html"
+    index = data_docs_dir(run.environment, run.dag_id, run.run_id) / "index.html"
     return str(index) if index.exists() else None

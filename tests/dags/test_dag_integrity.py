@@ -48,7 +48,7 @@ def test_daily_schedule_follows_spec_cron_and_timezone() -> None:
     dag = _dagbag().dags["demo_daily"]
     assert dag.timetable.expression == "0 6 * * *"
     assert str(dag.timetable.timezone) in ("UTC", "Timezone('UTC')")
-    assert dag.params["kinds"] == ["health"]
+    assert dag.params["kinds"] == ["health", "quality"]
 
 
 def test_tasks_are_grouped_by_kind_and_ordered_by_target_dependencies() -> None:
@@ -58,6 +58,9 @@ def test_tasks_are_grouped_by_kind_and_ordered_by_target_dependencies() -> None:
     orders = dag.get_task("health.orders-api")
     assert {"health.demo-db", "health.inventory-api"} <= orders.upstream_task_ids
     assert dag.get_task("health.demo-db").upstream_task_ids == set()
+    # One data-quality task per database, gated on that database's health.
+    assert dag.get_task("quality.demo-db").upstream_task_ids == {"health.demo-db"}
+    assert dag.get_task("evaluate").upstream_task_ids == {"summarize"}
 
 
 def test_unknown_target_in_run_params_is_rejected() -> None:

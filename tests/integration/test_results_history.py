@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import psycopg2.extras
 import pytest
+
 from vigil.result import CheckResult, Severity, Status
 from vigil.results import FailureRate, ResultStore, RunRef, RunState, queries
 

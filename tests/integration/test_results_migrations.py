@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
 from vigil.context import env_connection
 from vigil.results import ResultStore, StoreError
 from vigil.results.migrations import MIGRATIONS_DIR, load
@@ -27,8 +28,7 @@ def query(dsn: str, sql: str) -> list[tuple]:
 
 # Every shipped migration, and the tables they create: later migrations add to these.
 SHIPPED = [m.version for m in load()]
-TABLES = ["alert_notifications", "alerts", "check_results", "runs", "schema_migrations",
-          "silences"]
+TABLES = ["alert_notifications", "alerts", "check_results", "runs", "schema_migrations", "silences"]
 
 
 def vigil_tables(dsn: str) -> list[str]:
@@ -47,7 +47,8 @@ def test_migrate_applies_once_then_is_a_noop(fresh_db: str) -> None:
     assert ResultStore(fresh_db).migrate() == []
     assert vigil_tables(fresh_db) == TABLES
     assert query(fresh_db, "SELECT version, name FROM vigil.schema_migrations ORDER BY 1")[0] == (
-        "0001", "initial"
+        "0001",
+        "initial",
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from vigil.result import MAX_EVIDENCE_STRING, CheckResult, Severity, Status
 from vigil.results import ResultStore, RunCounts, RunRef, RunState, StoreError
 from vigil.stack.postgres import free_port

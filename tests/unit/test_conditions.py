@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
+
 from vigil.spec.conditions import Condition, lookup
 
 pytestmark = pytest.mark.unit

@@ -115,3 +115,42 @@ def test_unknown_expectation_types_still_read() -> None:
         "column kl divergence to be less than"
     )
     assert messages.violation("expect_something_new", {}) == "failing expect_something_new"
+
+
+def test_failing_rows_are_named_by_their_primary_key() -> None:
+    result = {
+        "unexpected_count": 7,
+        "element_count": 3000,
+        "partial_unexpected_list": [None] * 7,
+        "unexpected_index_column_names": ["id"],
+        "partial_unexpected_index_list": [{"id": i, "country": None} for i in range(1, 8)],
+    }
+    text = messages.rows_failed(
+        "customers.country", "expect_column_values_to_not_be_null", {}, result
+    )
+    assert text == "customers.country: 7 of 3,000 rows (0.23%) NULL; rows id=1, 2, 3, 4, 5, …"
+    two = {
+        "unexpected_index_column_names": ["tenant_id", "id"],
+        "partial_unexpected_index_list": [{"tenant_id": 1, "id": 5, "x": 0}],
+    }
+    assert messages.row_keys(two["partial_unexpected_index_list"], two) == "(tenant_id=1, id=5)"
+    assert messages.row_keys([{"other": 1}], {"unexpected_index_column_names": ["id"]}) == ""
+
+
+def test_ordered_columns_mismatch_reads_as_positions() -> None:
+    result = {
+        "observed_value": ["id", "name"],
+        "details": {
+            "mismatched": [
+                {"Expected Column Position": 2, "Expected": "tier", "Found": None},
+                {"Expected Column Position": 0, "Expected": "id", "Found": "uid"},
+            ]
+        },
+    }
+    text = messages.observed(
+        "customers", "expect_table_columns_to_match_ordered_list", {}, result, passed=False
+    )
+    assert text == (
+        "customers: columns differ from the list: column 3 should be 'tier', found none; "
+        "column 1 should be 'id', found 'uid'"
+    )

@@ -22,6 +22,7 @@ from vigil.quality.plan import (
     UNIQUE_PROPORTION,
     plan,
 )
+from vigil.quality.preflight import missing_columns
 from vigil.quality.suites import Check
 from vigil.result import Severity, Status
 
@@ -206,3 +207,31 @@ def test_importing_vigil_quality_does_not_import_great_expectations() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_check_of_a_missing_column_fails_naming_it() -> None:
+    result = build.missing_columns(
+        check("expect_column_values_to_be_in_set", column="tier"), WHERE, ["tier"]
+    )
+    assert result.status is Status.FAILED
+    assert result.message == "orders.tier: column tier does not exist in table orders"
+    assert result.details["missing_columns"] == ["tier"]
+    pair = check("expect_column_pair_values_to_be_equal", column_A="a", column_B="b")
+    assert build.missing_columns(pair, WHERE, ["a", "b"]).message == (
+        "orders.a,b: columns a, b do not exist in table orders"
+    )
+
+
+def test_missing_columns_skips_table_level_expectations() -> None:
+    columns = ["id", "name"]
+    assert missing_columns(check("expect_column_values_to_be_unique", column="tier"), columns) == [
+        "tier"
+    ]
+    listed = check("expect_compound_columns_to_be_unique", column_list=["id", "tier"])
+    assert missing_columns(listed, columns) == ["tier"]
+    ordered = check("expect_table_columns_to_match_ordered_list", column_list=["id", "tier"])
+    assert missing_columns(ordered, columns) == []  # GX judges which columns exist
+    assert missing_columns(check("expect_column_to_exist", column="tier"), columns) == []
+    assert missing_columns(check("expect_column_values_to_be_unique", column="tier"), []) == []
+    # A table-level check is placed at the table, not at the columns it lists.
+    assert WHERE.of(ordered) == "orders"

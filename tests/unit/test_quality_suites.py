@@ -156,3 +156,73 @@ def test_shape_errors(tmp_path: Path) -> None:
     assert "a suite is a JSON object" in errors_of(path)
     assert "'expectations' must be a non-empty list" in errors_of(write(tmp_path, []))
     assert "cannot read suite file" in errors_of(tmp_path / "missing.json")
+
+
+def unexpected_rows(query: str) -> dict[str, Any]:
+    return {"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": query}}
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ("SELECT id FROM {batch} WHERE x IS NULL", None),
+        ("SELECT b.id FROM {batch} b LEFT JOIN p ON p.id = b.pid WHERE p.id IS NULL", None),
+        ("SELECT b.id FROM {batch} AS b JOIN p ON true", None),
+        ("SELECT id FROM {batch} WHERE note = 'JOIN'", None),  # a JOIN in a string is no JOIN
+        ("SELECT c.id FROM {batch} c WHERE c.x > 1", "remove the alias 'c' after {batch}"),
+        ("SELECT * FROM (SELECT max(x) FROM {batch}) a CROSS JOIN v", "give it an alias"),
+        ("SELECT * FROM t LEFT JOIN {batch} ON true", "give it an alias"),
+    ],
+)
+def test_batch_alias_mistakes_are_caught_at_load(
+    tmp_path: Path, query: str, problem: str | None
+) -> None:
+    path = write(tmp_path, [unexpected_rows(query)])
+    if problem is None:
+        assert load_suite(path).checks[0].type == "unexpected_rows_expectation"
+    else:
+        assert problem in errors_of(path)
+
+
+def test_row_count_change_rule_and_explicit_severity_are_kept(tmp_path: Path) -> None:
+    rule = {"max_pct": 25, "severity": "warning"}
+    path = write(
+        tmp_path,
+        [
+            {
+                "type": "expect_table_row_count_to_be_between",
+                "kwargs": {"min_value": 1},
+                "meta": {"id": "rows", "row_count_change": rule},
+            },
+            {
+                "type": "expect_column_to_exist",
+                "kwargs": {"column": "a"},
+                "meta": {"severity": "critical"},
+            },
+        ],
+    )
+    rows, exists = load_suite(path).checks
+    assert rows.row_count_change is not None
+    assert (rows.row_count_change.max_pct, rows.row_count_change.severity) == (25.0, "warning")
+    assert not rows.severity_set and exists.severity_set
+    assert exists.row_count_change is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "problem"),
+    [
+        ("expect_column_to_exist", {"max_pct": 5}, "belongs on a row-count expectation"),
+        ("expect_table_row_count_to_equal", {"max_pct": 0}, "max_pct must be a positive number"),
+        ("expect_table_row_count_to_equal", {"max_pct": "5"}, "max_pct must be a positive number"),
+        ("expect_table_row_count_to_equal", {"max_pct": 5, "severity": "x"}, "critical or warning"),
+        ("expect_table_row_count_to_equal", {"max_pct": 5, "pct": 1}, "unknown key 'pct'"),
+        ("expect_table_row_count_to_equal", 5, 'an object like {"max_pct": 25}'),
+    ],
+)
+def test_bad_row_count_change_rules_are_refused(
+    tmp_path: Path, kind: str, rule: Any, problem: str
+) -> None:
+    kwargs = {"column": "a"} if kind == "expect_column_to_exist" else {"value": 3}
+    path = write(tmp_path, [{"type": kind, "kwargs": kwargs, "meta": {"row_count_change": rule}}])
+    text = errors_of(path)
+    assert problem in text and "meta.row_count_change" in text

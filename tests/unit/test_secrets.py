@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vigil.spec.secrets import (
     HOW_TO,
     LiteralSecretError,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vigil.cli import build_parser, main
 
 pytestmark = pytest.mark.unit

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vigil.spec import Problem, Spec, SpecError, load_spec, load_specs
 from vigil.spec.models import HttpCheck, TcpTarget
 

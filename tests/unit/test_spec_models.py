@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from vigil.context import RunContext
 from vigil.spec import Problem, SpecError, format_problems, split_address
 from vigil.spec.errors import format_path

@@ -5,7 +5,15 @@ Expectations: DAG files and the spec loader may import it freely. GX is imported
 first validation, by `vigil.quality._gx.gx()`, with its logging tamed.
 
 Entry points:
+- `vigil.quality.family.run_checks(checks, ctx) -> list[CheckResult]`: the `quality`
+  family, all quality checks of one postgres target (suites, schema drift, row-count
+  change), then the run's Data Docs (`docs`);
 - `vigil.quality.runner.validate_table(conn, suite_path, table, ...) -> list[CheckResult]`
-- `vigil.quality.suites.load_suite(path) -> Suite` (raises `SuiteError`)
-- `vigil.quality.schema_drift.snapshot(conn, schemas) -> dict` and `compare(expected, live)`
+  (`validate(...)` also returns what GX said, for Data Docs);
+- `vigil.quality.suites.load_suite(path) -> Suite` (raises `SuiteError`);
+- `vigil.quality.schema_drift.snapshot(conn, schemas) -> dict`, `compare(expected, live)`,
+  `check_drift(conn, expected)`, `dump_snapshot` / `load_snapshot`;
+- `vigil.quality.lint.lint_spec(spec) -> list[Problem]` (for `vigil check-spec`);
+- `vigil.quality.cli.add_snapshot_schema(subparsers)` (`vigil snapshot-schema`);
+- `vigil.quality.paths`: expectations folder, state folder, a run's Data Docs folder.
 """

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -218,7 +217,7 @@ def _expectation_result(
         exception_info={
             "raised_exception": raised,
             "exception_message": result.message if raised else None,
-            "exception_traceback": None,
+            "exception_traceback": result.message if raised else None,
         },
     )
 
@@ -240,13 +239,3 @@ def _gx_result(
         rebuilt.setdefault("unexpected_percent", 0.0)
         rebuilt.setdefault("partial_unexpected_list", [])
     return rebuilt
-
-
-def site_folder(state: Path, environment: str, dag_id: str, run_id: str) -> Path:
-    """Where one run's site lives; the run report links to its index.html."""
-    return state / "data_docs" / environment / dag_id / run_id
-
-
-def default_state_dir() -> Path:
-    """VIGIL_STATE_DIR, else <repo>/.state (as `vigil.conclude` reads it)."""
-    return Path(os.environ.get("VIGIL_STATE_DIR") or Path(__file__).resolve().parents[3] / ".state")

@@ -3,22 +3,24 @@
 `run_checks(checks, ctx)` is what the pipeline calls for a target's `quality` task.
 
 Why one task per database, not one per suite: `import great_expectations` is the fixed
-cost of every quality task — measured 4.5-6.3 s here (2 shared cores, .pyc compiled;
-STACK_NOTES saw 3-5 s), against 0.2-0.4 s to validate one demo suite once GX is loaded.
-One task per suite would pay the import seven times for the demo's seven tables (and seven
-Airflow task start-ups); one task per target pays it once and still lets targets run in
-parallel and be skipped one by one when their health fails. Suites run one after another
-inside the task: each is a handful of statements the database does the work of, and one
-session at a time is gentler on the watched database than a burst.
+cost of every quality task — measured 5.9-6.7 s here on a quiet machine (2 shared cores,
+bytecode compiled; up to 15 s under load; STACK_NOTES saw 3-5 s), against 0.25-0.7 s to
+validate one demo suite once GX is loaded (the demo's seven suites: 2-3.5 s in all) and
+~1 s to build the run's Data Docs. One task per suite would pay the import seven times for
+the demo's seven tables (and seven Airflow task start-ups); one task per target pays it
+once and still lets targets run in parallel, each skipped on its own when its health
+fails. Suites run one after another inside the task: each is a handful of statements the
+database does the work of, and one session at a time is gentler on the watched database.
 
 Check ids: a suite's expectations are reported as `<spec check id>.<expectation id>`,
 where the expectation id is its `meta.id` (or the engine's default, see
 `vigil.quality.suites`), so two spec checks running one suite on two tables never share
 an id: `orders-data.total.matches_items`. A row-count change check adds `.change` to its
 row-count check's id. A problem with the spec check as a whole (suite file missing or
-unusable) is one `error` result under the spec check's own id. Schema drift results are
-`<spec check id>` when nothing drifted, else `<spec check id>.<schema>.<table>[.<section>
-.<name>]` per drifted object.
+unusable, or no connection for its target) is one `error` result under the spec check's
+own id. Schema drift: `<spec check id>` passed when nothing drifted, else one failed result
+per drifted object, `<spec check id>.<schema>[.<table>[.column|index|constraint.<name>]]`:
+`demo-db-schema.public.customers.column.loyalty_tier`.
 
 Severity: an expectation's `meta.severity` when the suite sets it, else the spec check's.
 
@@ -31,15 +33,14 @@ warning and the results stand.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from vigil.context import ConfigError, ConnectionInfo, RunContext
 from vigil.quality import docs, volume
+from vigil.quality.paths import data_docs_dir, expectations_dir
 from vigil.quality.runner import Validation, validate
 from vigil.quality.schema_drift import SnapshotError, check_drift, load_snapshot
 from vigil.result import CheckResult, Status
@@ -47,12 +48,7 @@ from vigil.spec.models import SchemaDriftCheck, SuiteCheck
 
 log = logging.getLogger("vigil")
 KIND = "quality"
-REPO = Path(__file__).resolve().parents[3]
-
-
-def expectations_dir() -> Path:
-    """Where suite and snapshot paths in a spec are relative to."""
-    return Path(os.environ.get("VIGIL_EXPECTATIONS_DIR") or REPO / "expectations")
+__all__ = ["expectations_dir", "run_checks"]
 
 
 def run_checks(checks: Sequence[Any], ctx: RunContext) -> list[CheckResult]:
@@ -225,9 +221,7 @@ def _whole_check_error(
 
 def _build_docs(runs: list[docs.SuiteRun], ctx: RunContext) -> None:
     """Data Docs are a side channel: a failure is a warning, never a failed validation."""
-    folder = docs.site_folder(
-        docs.default_state_dir(), ctx.spec.environment, ctx.dag_id, ctx.run_id
-    )
+    folder = data_docs_dir(ctx.spec.environment, ctx.dag_id, ctx.run_id)
     t0 = time.perf_counter()
     try:
         index = docs.build_site(runs, folder, ctx.run_id)

@@ -134,9 +134,21 @@ def dump_snapshot(snap: dict[str, Any], path: str | Path) -> None:
     """Write a snapshot as YAML (.yaml/.yml) or JSON (anything else)."""
     path = Path(path)
     if path.suffix in (".yaml", ".yml"):
-        path.write_text(yaml.safe_dump(snap, sort_keys=False))
+        path.write_text(dump_yaml(snap))
     else:
         path.write_text(json.dumps(snap, indent=2) + "\n")
+
+
+def dump_yaml(snap: dict[str, Any]) -> str:
+    """A snapshot as YAML, one definition per line (a diff shows what changed)."""
+    body = yaml.safe_dump(snap, sort_keys=False, width=100_000, allow_unicode=True)
+    return _HEADER + body
+
+
+_HEADER = (
+    "# Schema snapshot for a schema_drift check, written by `vigil snapshot-schema`.\n"
+    "# Commit it; write it again after an intended schema change.\n"
+)
 
 
 def load_snapshot(path: str | Path) -> dict[str, Any]:

@@ -55,7 +55,12 @@ _GX_SEVERITY = {
 
 
 class SuiteError(ValueError):
-    """A suite file that cannot be used; the message lists every problem found."""
+    """A suite file that cannot be used; the message lists every problem found, and
+    `problems` holds them one by one (`expectations[3] (type): what is wrong`)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,9 @@ def load_suite(path: str | Path) -> Suite:
     checks = _disambiguate(checks)
     problems += _duplicate_ids(checks)
     if problems:
-        raise SuiteError(f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
+        raise SuiteError(
+            f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems), problems
+        )
     return Suite(name=name, path=path, checks=checks)
 
 

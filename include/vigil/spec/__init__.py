@@ -30,7 +30,17 @@ _EXPORTS = {
     "Spec": "vigil.spec.models",
     "split_address": "vigil.spec.validators",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Problem",
+    "Spec",
+    "SpecError",
+    "format_problems",
+    "load_files",
+    "load_spec",
+    "load_specs",
+    "spec_files",
+    "split_address",
+]
 
 
 def __getattr__(name: str) -> Any:

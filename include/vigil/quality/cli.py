@@ -1,0 +1,144 @@
+"""`vigil snapshot-schema`: write a database's schema snapshot for a schema_drift check.
+
+    vigil snapshot-schema --target demo-db [--spec include/specs/demo.yaml] [--out PATH]
+
+The target's connection comes from `AIRFLOW_CONN_<CONN_ID>` (as Airflow's environment
+backend reads it). Without --out the snapshot goes where the spec's schema_drift check of
+that target expects it (`<expectations>/<snapshot>`), else to stdout; commit the file.
+Without --spec, every spec in include/specs/ is searched for the target. Nothing here
+imports Great Expectations: the snapshot is read from the PostgreSQL catalog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
+
+
+class SnapshotCliError(Exception):
+    """Bad input or an unreachable database: said in one line, no traceback."""
+
+
+def add_snapshot_schema(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "snapshot-schema",
+        help="write a target database's schema snapshot for its schema_drift check",
+        description="Read tables, columns, indexes and constraints of a postgres target "
+        "(through its conn_id: AIRFLOW_CONN_<ID>) and write them as the YAML snapshot its "
+        "schema_drift check compares against. Commit the file.",
+    )
+    parser.add_argument("--target", required=True, metavar="NAME", help="a postgres target")
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        metavar="FILE",
+        help=f"the spec naming the target (default: search {SPECS_DIR})",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="PATH",
+        help="where to write ('-' for stdout; default: the schema_drift check's snapshot "
+        "path, else stdout)",
+    )
+    parser.add_argument(
+        "--schema",
+        action="append",
+        dest="schemas",
+        metavar="NAME",
+        help="a schema to include, repeatable (default: the check's schemas, else public)",
+    )
+    parser.set_defaults(func=cmd_snapshot_schema)
+
+
+def cmd_snapshot_schema(args: argparse.Namespace) -> int:
+    from vigil.quality.schema_drift import dump_snapshot, dump_yaml
+
+    try:
+        snap, out = _snapshot(args)
+    except SnapshotCliError as exc:
+        print(f"vigil snapshot-schema: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if out is None:
+        sys.stdout.write(dump_yaml(snap))
+        return EXIT_OK
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dump_snapshot(snap, out)  # YAML for .yaml/.yml, else JSON
+    except OSError as exc:
+        print(f"vigil snapshot-schema: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _snapshot(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
+    import psycopg2
+
+    from vigil.context import ConfigError, env_connection
+    from vigil.quality.connection import database
+    from vigil.quality.schema_drift import snapshot
+
+    spec = _spec(args.target, args.spec)
+    target = spec.targets[args.target]
+    conn_id = getattr(target, "conn_id", None)
+    if conn_id is None:
+        raise SnapshotCliError(f"target {args.target} is a {target.kind} target, not postgres")
+    drift = _drift_check(spec, args.target)
+    schemas = args.schemas or (list(drift.schemas) if drift is not None else ["public"])
+    try:
+        conn = env_connection(conn_id)
+        snap = snapshot(conn, schemas)
+    except ConfigError as exc:
+        raise SnapshotCliError(str(exc)) from None
+    except psycopg2.Error as exc:
+        db = database(conn)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SnapshotCliError(f"cannot read {db.describe()}: {db.hide(first)}") from None
+    missing = [s for s in schemas if s not in snap["schemas"]]
+    if missing:
+        raise SnapshotCliError(f"no schema {', '.join(missing)} in database {snap['database']}")
+    return snap, _out(args.out, drift)
+
+
+def _spec(target: str, path: Path | None) -> Any:
+    from vigil.spec import SpecError, load_files, load_spec, spec_files
+
+    if path is not None:
+        try:
+            spec = load_spec(path)
+        except (OSError, SpecError) as exc:
+            raise SnapshotCliError(f"{path}: {exc}") from None
+        if target not in spec.targets:
+            names = ", ".join(sorted(spec.targets))
+            raise SnapshotCliError(f"{path} has no target {target!r} (targets: {names})")
+        return spec
+    specs, _ = load_files(spec_files(SPECS_DIR)) if SPECS_DIR.is_dir() else ({}, {})
+    having = [s for s in specs.values() if target in s.targets]
+    if len(having) != 1:
+        found = "no spec" if not having else f"{len(having)} specs"
+        raise SnapshotCliError(f"{found} in {SPECS_DIR} name target {target!r}: pass --spec")
+    return having[0]
+
+
+def _drift_check(spec: Any, target: str) -> Any:
+    from vigil.spec.models import SchemaDriftCheck
+
+    checks = [c for c in spec.checks.quality if isinstance(c, SchemaDriftCheck)]
+    return next((c for c in checks if c.target == target), None)
+
+
+def _out(out: str | None, drift: Any) -> Path | None:
+    if out == "-":
+        return None
+    if out is not None:
+        return Path(out)
+    if drift is None:
+        return None
+    from vigil.quality.paths import expectations_dir
+
+    return expectations_dir() / drift.snapshot

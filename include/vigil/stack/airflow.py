@@ -86,6 +86,7 @@ def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]
         "DEMO_WEBHOOK_URL": webhook_url(ports),
         "VIGIL_AIRFLOW_URL": api_url(ports),  # links in reports and alerts
         "VIGIL_SPECS_DIR": str(paths.specs),
+        "VIGIL_EXPECTATIONS_DIR": str(paths.expectations),
         "VIGIL_STATE_DIR": str(paths.state),
         "NO_PROXY": _no_proxy(),
         "no_proxy": _no_proxy(),

@@ -87,6 +87,10 @@ class StackPaths:
     def specs(self) -> Path:
         return self.repo / "include" / "specs"
 
+    @property
+    def expectations(self) -> Path:
+        return self.repo / "expectations"
+
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 

@@ -53,9 +53,10 @@ def test_table_has_aligned_columns_and_ends_with_the_summary() -> None:
     for column in ("TARGET", "STATUS", "MESSAGE"):
         start = lines[0].index(column)
         assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows)
-    assert "FAILED" in rows[1] and "ERROR" in rows[2] and "passed" in rows[0]
-    assert "1.5 s" in rows[1] and "12 ms" in rows[0] and "0 ms" in rows[2]
-    assert rows[1].endswith("missing schemas in shop: sales")
+    # Problems first: failed, then error, then passed.
+    assert "FAILED" in rows[0] and "ERROR" in rows[1] and "passed" in rows[2]
+    assert "1.5 s" in rows[0] and "0 ms" in rows[1] and "12 ms" in rows[2]
+    assert rows[0].endswith("missing schemas in shop: sales")
 
 
 def test_long_cells_are_cut_and_multiline_messages_flattened() -> None:

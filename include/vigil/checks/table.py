@@ -21,9 +21,15 @@ _SHOWN_STATUS = {
 }
 
 
+# Problems first: with a hundred checks in a run, what failed must not scroll out of view.
+STATUS_ORDER = {Status.FAILED: 0, Status.ERROR: 1, Status.SKIPPED: 2, Status.PASSED: 3}
+
+
 def format_table(results: Sequence[CheckResult]) -> str:
-    """One row per result under a header, then the summary line."""
-    rows = [HEADERS] + [_row(r) for r in results]
+    """One row per result under a header (failed, error, skipped, then passed; otherwise in
+    the order given), then the summary line."""
+    ordered = sorted(results, key=lambda r: STATUS_ORDER[r.status])
+    rows = [HEADERS] + [_row(r) for r in ordered]
     widths = [min(cap, max(len(row[col]) for row in rows)) for col, cap in enumerate(MAX_WIDTHS)]
     lines = [_line(row, widths) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vigil.spec.secrets import (
     ENV_REF,
-    reject_literal_secret_in_header,
+    reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
 from vigil.spec.validators import check_http_url
@@ -74,12 +74,7 @@ class WebhookChannel(Strict):
     def _secret_is_reference(cls, secret: str | None) -> str | None:
         return None if secret is None else require_reference(secret, "webhook secret")
 
-    @field_validator("headers")
-    @classmethod
-    def _no_literal_secret_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            reject_literal_secret_in_header(name, value)
-        return headers
+    _headers = field_validator("headers")(reject_literal_secret_headers)
 
 
 class EmailChannel(Strict):

@@ -20,7 +20,7 @@ from vigil.spec.errors import did_you_mean, format_path
 from vigil.spec.references import SpecReferenceError, reference_problems
 from vigil.spec.secrets import (
     ENV_REF,
-    reject_literal_secret_in_header,
+    reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
 from vigil.spec.validators import check_address, check_cron, check_http_url
@@ -58,12 +58,7 @@ class HttpTarget(TargetBase):
     def _http_url(cls, url: str) -> str:
         return reject_literal_secret_in_url(check_http_url(url))
 
-    @field_validator("headers")
-    @classmethod
-    def _no_literal_secret_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            reject_literal_secret_in_header(name, value)
-        return headers
+    _headers = field_validator("headers")(reject_literal_secret_headers)
 
 
 class PostgresTarget(TargetBase):
@@ -124,12 +119,7 @@ class HttpCheck(CheckBase):
     check_dependencies: bool = False
     verify_tls: bool | None = None  # None: the target's setting
 
-    @field_validator("headers")
-    @classmethod
-    def _no_literal_secret_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            reject_literal_secret_in_header(name, value)
-        return headers
+    _headers = field_validator("headers")(reject_literal_secret_headers)
 
     @field_validator("path")
     @classmethod

@@ -113,6 +113,13 @@ def reject_literal_secret_in_header(name: str, value: str) -> None:
             raise LiteralSecretError(reason)
 
 
+def reject_literal_secret_headers(headers: dict[str, str]) -> dict[str, str]:
+    """A field validator for header maps: credential-looking headers must be references."""
+    for name, value in headers.items():
+        reject_literal_secret_in_header(name, value)
+    return headers
+
+
 def _is_secret_key(key: str) -> bool:
     # `*_conn_id` names an Airflow connection: a pointer to the secret, not the secret.
     return bool(SECRET_HEADERS.search(key)) and not key.lower().endswith("conn_id")

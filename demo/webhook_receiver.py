@@ -37,7 +37,12 @@ def make_handler(secret: str, log_file: Path | None) -> type[BaseHTTPRequestHand
             elif not hmac.compare_digest(self.headers.get("X-Vigil-Signature", ""), expected):
                 self._answer(401, {"error": "bad or missing X-Vigil-Signature"})
             else:
-                self._record(json.loads(body))
+                try:
+                    payload = json.loads(body)
+                except ValueError as exc:
+                    self._answer(400, {"error": f"body is not JSON: {exc}"})
+                    return
+                self._record(payload if isinstance(payload, dict) else {"payload": payload})
                 self._answer(200, {"ok": True})
 
         def _record(self, payload: dict[str, Any]) -> None:

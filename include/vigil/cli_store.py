@@ -41,6 +41,13 @@ def _add_store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid with no passwd entry and no USER/LOGNAME
+        return "unknown"
+
+
 def add_report(subparsers: SubParsers) -> None:
     parser = subparsers.add_parser(
         "report",
@@ -83,12 +90,12 @@ def add_silence(subparsers: SubParsers) -> None:
     )
     add.add_argument("--until", required=True, help="an ISO time or a duration such as 2h, 1d")
     add.add_argument("--reason", required=True)
-    add.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+    add.add_argument("--by", help="who (default: the current user)")
     listing = actions.add_parser("list", help="silences in force (--all: every silence)")
     listing.add_argument("--all", action="store_true")
     remove = actions.add_parser("remove", help="end a silence now")
     remove.add_argument("id", type=int)
-    remove.add_argument("--by", default=getpass.getuser())
+    remove.add_argument("--by", help="who (default: the current user)")
     for sub in (add, listing, remove):
         _add_store_option(sub)
     parser.set_defaults(func=cmd_silence)
@@ -99,6 +106,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
     from vigil.alerts import list_silences, remove_silence
 
     store = _store(args)
+    args.by = getattr(args, "by", None) or _current_user()
     if args.action == "add":
         made = add(store, args.scope, args.until, args.reason, args.by)
         print(f"silence #{made.id} on {made.scope!r} until {made.until:%Y-%m-%d %H:%M %Z}")

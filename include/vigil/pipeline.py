@@ -114,7 +114,9 @@ def unhealthy_dependencies(
         if not selection.covers("health", dependency) or not checked:
             continue  # not checked in this run: no evidence against it
         results = store.results_of(run, kind="health", targets=[dependency])
-        problems = [r for r in results if r.blocks_run]
+        # A dependency skipped because of its own dependencies is unhealthy too: the
+        # skip chains down instead of letting dependents run into the same outage.
+        problems = [r for r in results if r.blocks_run or _blocked(r)]
         if not results:
             reasons[dependency] = (
                 f"{dependency} has no health result in this run (its task did not record)"
@@ -123,6 +125,10 @@ def unhealthy_dependencies(
             first = problems[0]
             reasons[dependency] = f"{dependency} is unhealthy ({first.check_id}: {first.message})"
     return reasons
+
+
+def _blocked(result: CheckResult) -> bool:
+    return result.status is Status.SKIPPED and bool(result.details.get("blocked_by"))
 
 
 def skipped_results(
@@ -162,5 +168,35 @@ def run_target(
         outcome.results = skipped_results(checks, kind, outcome.skipped_reason, list(reasons))
     else:
         outcome.results = FAMILY_RUNNERS[kind](checks, ctx)
-    store.record(run, outcome.results)
+    store.record(run, outcome.results, replace=(kind, target))
     return outcome
+
+
+def unrecorded(
+    spec: Spec, selection: Selection, recorded: Sequence[CheckResult]
+) -> list[CheckResult]:
+    """An `error` for every check this run covers but nobody recorded: its task died (timed
+    out, killed, or its write failed) before it could say anything. Without these a dead
+    task would leave a run that looks green."""
+    ids = {r.check_id for r in recorded}
+    now = datetime.now(UTC)
+    missing = []
+    for kind in FAMILY_RUNNERS:
+        for check in spec.checks_of(kind):
+            if not (selection.covers(kind, check.target) and selection.picks(check.id)):
+                continue
+            if check.id in ids or any(i.startswith(check.id + ".") for i in ids):
+                continue
+            missing.append(
+                CheckResult(
+                    check_id=check.id,
+                    kind=kind,
+                    target=check.target,
+                    status=Status.ERROR,
+                    severity=check.severity,
+                    started_at=now,
+                    message=f"no result recorded: task {kind}.{check.target} ended without "
+                    "recording its checks (timed out, killed or failed); see its log",
+                )
+            )
+    return missing

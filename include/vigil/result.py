@@ -61,6 +61,7 @@ class CheckResult(BaseModel):
     def to_row(self) -> dict[str, Any]:
         """JSON-safe dict with evidence truncated, for the store and for XCom."""
         data = self.model_dump(mode="json")
+        data["message"] = truncate(data["message"])
         data["observed"] = truncate(data["observed"])
         data["expected"] = truncate(data["expected"])
         data["details"] = truncate(data["details"])
@@ -70,6 +71,8 @@ class CheckResult(BaseModel):
 def truncate(value: Any, depth: int = 0) -> Any:
     """Cut long strings and lists, recursively, keeping the value JSON-serialisable."""
     if isinstance(value, str):
+        # PostgreSQL text and JSONB cannot hold NUL; a binary error page must still record.
+        value = value.replace("\x00", "\ufffd")
         if len(value) > MAX_EVIDENCE_STRING:
             return value[:MAX_EVIDENCE_STRING] + f"… [{len(value) - MAX_EVIDENCE_STRING} chars cut]"
         return value

@@ -268,3 +268,26 @@ def test_credential_in_the_query_string_is_masked(server: LocalHttpServer) -> No
     assert result.status is Status.PASSED
     assert "k-77aa99" not in str(result.to_row())
     assert result.details["request"]["url"].endswith("/health?api_key=***")
+
+
+def test_unexpected_status_alone_fails(server: LocalHttpServer) -> None:
+    server.route("/health", status=503, body="down")
+    result = _run(server.base_url, path="/health")
+    assert result.status is Status.FAILED
+    assert result.message == f"GET {server.url('/health')} answered 503, expected 200"
+
+
+def test_redirect_is_judged_not_followed_and_credentials_stay_home(
+    server: LocalHttpServer,
+) -> None:
+    with LocalHttpServer() as elsewhere:
+        elsewhere.route("/login", json={"status": "ok"})
+        server.route("/health", status=302, headers={"Location": elsewhere.url("/login")})
+        environ = {"API_KEY": "key-9c2f1e"}
+        target = {"headers": {"X-Api-Key": "${API_KEY}"}}
+        result = _run(server.base_url, environ, target, path="/health")
+        assert result.status is Status.FAILED
+        assert "answered 302, expected 200" in result.message
+        assert elsewhere.requests == []
+        moved = _run(server.base_url, environ, target, path="/health", expect_status=[302])
+        assert moved.status is Status.PASSED

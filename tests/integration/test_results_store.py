@@ -243,3 +243,20 @@ def test_a_missing_database_is_a_store_error(fresh_db: str) -> None:
     missing = fresh_db.rsplit("/", 1)[0] + "/no_such_db"
     with pytest.raises(StoreError, match=r"'no_such_db'.*does not exist"):
         ResultStore(missing).latest_results("demo")
+
+
+def test_nul_bytes_in_evidence_do_not_stop_the_write(fresh_db: str) -> None:
+    # A binary error page quoted as evidence: PostgreSQL text and JSONB refuse NUL.
+    binary = CheckResult(
+        check_id="api",
+        kind="health",
+        target="api",
+        status=Status.FAILED,
+        message="answered 500: \x00\x01",
+        details={"body": "ab\x00cd"},
+    )
+    store = ResultStore(fresh_db)
+    store.record(RUN, [binary])
+    [stored] = store.run_results(RUN)
+    assert stored.message == "answered 500: \ufffd\x01"
+    assert stored.details["body"] == "ab\ufffdcd"

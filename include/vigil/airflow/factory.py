@@ -16,7 +16,7 @@ from airflow.sdk import DAG, CronTriggerTimetable, TaskGroup, TriggerRule
 
 from vigil.airflow import tasks
 from vigil.airflow.params import run_params
-from vigil.pipeline import declared_kinds
+from vigil.pipeline import FAMILY_RUNNERS, declared_kinds
 from vigil.spec import SpecError, load_specs
 from vigil.spec.models import CADENCES, Spec
 
@@ -65,7 +65,8 @@ def build_dags(namespace: dict[str, Any], directory: Path | None = None) -> list
 
 def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
     schedule = getattr(spec.schedules, cadence)
-    kinds = schedule.kinds or declared_kinds(spec)
+    # Pipeline order whatever the spec's order: other kinds wait for health tasks.
+    kinds = sorted(schedule.kinds or declared_kinds(spec), key=list(FAMILY_RUNNERS).index)
     defaults = spec.defaults
     dag = DAG(
         dag_id=f"{spec.environment}_{cadence}",
@@ -81,12 +82,12 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
             "owner": defaults.owner,
             "retries": defaults.retries,
             "retry_delay": timedelta(seconds=defaults.retry_delay_s),
-            "retry_exponential_backoff": True,
+            # A multiplier in Airflow 3.3 (True would mean 1.0: no backoff at all).
+            "retry_exponential_backoff": 2.0,
             "max_retry_delay": tasks.RETRY_DELAY_CAP,
             "execution_timeout": timedelta(seconds=defaults.task_timeout_s),
             "retry_policy": tasks.retry_policy(),
         },
-        dagrun_timeout=timedelta(seconds=defaults.task_timeout_s * 3),
     )
     op_kwargs = {"spec_path": str(spec_path), "cadence": cadence}
     with dag:

@@ -97,9 +97,13 @@ def run_target_checks(
 def summarize(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:
     """Record the run's end and outcome; fail the DAG run when a critical check did not pass."""
     from vigil.checks.table import format_table
+    from vigil.pipeline import unrecorded
 
-    _spec, run, _ctx, store, selection = _setup(spec_path, cadence, context)
+    spec, run, _ctx, store, selection = _setup(spec_path, cadence, context)
     results = store.run_results(run)
+    if missing := unrecorded(spec, selection, results):
+        store.record(run, missing)
+        results = store.run_results(run)
     summary = store.finish_run(run)
     log.info("run %s of %s (%s):\n%s", run.run_id, run.environment, cadence, format_table(results))
     if selection.dry_run:

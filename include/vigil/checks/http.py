@@ -69,6 +69,7 @@ class Response:
 @dataclass
 class Verdict:
     lead: str = ""  # how it answered: "answered 503, expected 200"
+    status_ok: bool = True  # the status is among the expected ones
     problems: list[str] = field(default_factory=list)  # assertions that do not hold
     errors: list[str] = field(default_factory=list)  # what could not be evaluated
     observed: dict[str, Any] = field(default_factory=dict)
@@ -92,9 +93,8 @@ def _probe(check: HttpCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     verdict = evaluate(check, response)
     details.update(verdict.details)
     expected = _expected(check)
-    status = (
-        Status.ERROR if verdict.errors else Status.FAILED if verdict.problems else Status.PASSED
-    )
+    failed = verdict.problems or not verdict.status_ok
+    status = Status.ERROR if verdict.errors else Status.FAILED if failed else Status.PASSED
     message = "; ".join([f"{what} {verdict.lead}", *verdict.problems, *verdict.errors])
     return build(
         check,
@@ -112,9 +112,10 @@ def _probe(check: HttpCheck, ctx: RunContext, timer: Timer) -> CheckResult:
 def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Request:
     base = ctx.resolve(target.base_url).rstrip("/")
     if not re.match(r"^https?://[^/]", base):
+        # Name the spec's value, not what it resolved to: that may carry a password.
         raise ConfigError(
-            f"base_url of target {check.target!r} resolved to {base!r}, "
-            "expected an http:// or https:// URL"
+            f"base_url of target {check.target!r} ({target.base_url!r}) did not resolve to "
+            "an http:// or https:// URL"
         )
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
     for source in (target.headers, check.headers):  # the check's headers win
@@ -123,8 +124,8 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
     verify = target.verify_tls if check.verify_tls is None else check.verify_tls
     return Request(
         check.method,
-        # "?api_key=${KEY}": a credential in the query string is masked like a header.
-        base + ctx.resolve(check.path, secret=bool(SECRET_HEADERS.search(check.path))),
+        # Whatever a path references ("?sig=${SIG}") may be a credential: masked like one.
+        base + ctx.resolve(check.path, secret=True),
         headers,
         _resolve_tree(check.body, ctx),
         verify,
@@ -188,6 +189,9 @@ def send(request: Request, timeout_s: float, client: Client) -> Response:
         verify=verify,
         proxies=proxies,
         stream=True,
+        # A redirect is an answer to judge (and its Location to show), not to follow:
+        # following it would also send the target's credential headers to another host.
+        allow_redirects=False,
     )
     try:
         body, truncated = _read_body(resp, start + timeout_s)
@@ -250,6 +254,7 @@ def evaluate(check: HttpCheck, response: Response) -> Verdict:
     """Compare the response with what the check expects."""
     verdict = Verdict(observed={"status": response.status, "latency_ms": response.latency_ms})
     status_ok = response.status in check.expect_status
+    verdict.status_ok = status_ok
     verdict.lead = f"answered {response.status} in {fmt_ms(response.latency_ms)}"
     if not status_ok:
         wanted = " or ".join(str(s) for s in check.expect_status)

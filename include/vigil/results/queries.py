@@ -48,6 +48,13 @@ RETURNING id, environment, cadence
 """
 
 # Upsert on UNIQUE (run, check_id): a retried task replaces its earlier results.
+# One task's earlier rows that its latest attempt no longer reports.
+DELETE_STALE = """
+DELETE FROM vigil.check_results
+WHERE run = %(run)s AND kind = %(kind)s AND target = %(target)s
+  AND NOT (check_id = ANY(%(keep)s::text[]))
+"""
+
 UPSERT_RESULTS = f"""
 INSERT INTO vigil.check_results (run, environment, {", ".join(RESULT_COLUMNS)})
 VALUES %s

@@ -100,11 +100,20 @@ class ResultStore:
             )
             _check_same_run(run, cur.fetchone())
 
-    def record(self, run: RunRef, results: Sequence[CheckResult]) -> None:
+    def record(
+        self,
+        run: RunRef,
+        results: Sequence[CheckResult],
+        *,
+        replace: tuple[str, str] | None = None,
+    ) -> None:
         """Store `results` for `run` (creating the run if needed), in one transaction.
 
         A check recorded again for the same run replaces its earlier result; within one
-        call, the last result of a check_id wins.
+        call, the last result of a check_id wins. With `replace=(kind, target)`, this call's
+        results are the whole truth for that task: earlier rows of that kind and target
+        whose ids are not among them go (a retry that succeeds after a whole-suite error
+        must not leave the error behind).
         """
         latest = {r.check_id: r for r in results}  # last one wins, as a retry would
         first = min((r.started_at for r in latest.values()), default=None)
@@ -112,6 +121,11 @@ class ResultStore:
         self._ensure_schema(action)
         with db.transaction(self._kwargs, action) as cur:
             run_pk = self._ensure_run(cur, run, first)
+            if replace is not None:
+                cur.execute(
+                    queries.DELETE_STALE,
+                    {"run": run_pk, "kind": replace[0], "target": replace[1], "keep": list(latest)},
+                )
             if latest:
                 rows = [_result_values(run_pk, run.environment, r) for r in latest.values()]
                 execute_values(cur, queries.UPSERT_RESULTS, rows, page_size=500)

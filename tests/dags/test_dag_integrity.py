@@ -134,3 +134,21 @@ def test_broken_spec_is_an_import_error_naming_file_and_line_and_spares_others(
     message = next(iter(bag.import_errors.values()))
     assert "broken.yaml:11" in message
     assert "timout_s" in message
+
+
+def test_quality_waits_for_health_whatever_order_the_spec_lists_kinds() -> None:
+    from vigil.airflow.factory import build_dag
+    from vigil.spec.models import Spec
+
+    spec = Spec.model_validate({
+        "environment": "order",
+        "targets": {"db": {"kind": "postgres", "conn_id": "db"}},
+        "checks": {
+            "health": [{"id": "db-up", "kind": "postgres", "target": "db"}],
+            "quality": [{"id": "orders-data", "kind": "suite", "target": "db",
+                         "suite": "x/orders.json", "table": "orders"}],
+        },
+        "schedules": {"daily": {"cron": "0 6 * * *", "kinds": ["quality", "health"]}},
+    })  # fmt: skip
+    dag = build_dag(spec, Path("order.yaml"), "daily")
+    assert dag.get_task("quality.db").upstream_task_ids == {"health.db"}

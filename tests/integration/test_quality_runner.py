@@ -302,3 +302,11 @@ def test_unparseable_dsn_is_an_error_for_every_check() -> None:
     assert list(results) == IDS
     assert {r.status for r in results.values()} == {Status.ERROR}
     assert "invalid connection settings" in results["orders.row_count"].message
+
+
+def test_a_row_filter_with_a_second_statement_is_refused_and_writes_nothing(shop: str) -> None:
+    sneaky = "true; COMMIT; BEGIN READ WRITE; DELETE FROM orders WHERE id <= 3; COMMIT; SELECT 1"
+    results = validate(shop, row_filter=sneaky)
+    assert {r.status for r in results.values()} == {Status.ERROR}
+    assert all("without ';'" in r.message for r in results.values())
+    assert sql(shop, "SELECT count(*) FROM orders") == [(ROWS,)]

@@ -315,3 +315,26 @@ def test_review_without_a_spec_says_what_it_cannot_show(
     assert "No spec was given: declared checks cannot be compared" in html
     assert "No spec was given: coverage needs the declared targets." in html
     assert [c[0] for _, c in body_rows(parse(html), "flaky")] == ["api-health", "legacy-check"]
+
+
+def test_suite_and_drift_results_count_for_their_spec_check(fresh_db: str) -> None:
+    """A suite reports `<check id>.<expectation id>`, drift `<check id>.<object>`: they ran."""
+    spec = Spec.model_validate({
+        "environment": "dq",
+        "targets": {"db": {"kind": "postgres", "conn_id": "db"}},
+        "checks": {"quality": [
+            {"id": "orders-data", "kind": "suite", "target": "db", "suite": "dq/orders.json",
+             "table": "orders"},
+            {"id": "db-schema", "kind": "schema_drift", "target": "db", "snapshot": "dq/s.yaml"},
+            {"id": "items-data", "kind": "suite", "target": "db", "suite": "dq/items.json",
+             "table": "items"},
+        ]},
+    })  # fmt: skip
+    store = ResultStore(fresh_db)
+    plan = {"orders-data.columns": (P, 1.0), "orders-data.row_count": (F, 1.0),
+            "db-schema.public.orders.column.note": (F, 1.0)}  # fmt: skip
+    record_run(store, "dq", at("03-20"), plan, seconds=1, kinds=dict.fromkeys(plan, "quality"),
+               targets=dict.fromkeys(plan, "db"))  # fmt: skip
+    tables = parse(render_review_report(store, "dq", spec=spec, now=NOW))
+    never = [attrs["data-check-id"] for attrs, _ in body_rows(tables, "never-ran")]
+    assert never == ["items-data"]

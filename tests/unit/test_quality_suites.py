@@ -172,6 +172,13 @@ def unexpected_rows(query: str) -> dict[str, Any]:
         ("SELECT c.id FROM {batch} c WHERE c.x > 1", "remove the alias 'c' after {batch}"),
         ("SELECT * FROM (SELECT max(x) FROM {batch}) a CROSS JOIN v", "give it an alias"),
         ("SELECT * FROM t LEFT JOIN {batch} ON true", "give it an alias"),
+        # A second statement could end the read-only transaction and write: refused.
+        (
+            "SELECT * FROM {batch} WHERE v < 0) x; COMMIT; BEGIN READ WRITE; "
+            "DELETE FROM t; COMMIT; SELECT * FROM (SELECT 1 AS one",
+            "without ';'",
+        ),
+        ("SELECT id FROM {batch} WHERE note = 'a;b' -- c;d", None),  # quoted: data
     ],
 )
 def test_batch_alias_mistakes_are_caught_at_load(

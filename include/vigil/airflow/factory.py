@@ -6,7 +6,6 @@ no check runner or Great Expectations: Airflow re-parses DAG files every few sec
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,8 @@ from vigil.airflow import tasks
 from vigil.airflow.params import run_params
 from vigil.pipeline import FAMILY_RUNNERS, declared_kinds
 from vigil.spec import SpecError, load_specs
+from vigil.spec.loader import specs_dir
 from vigil.spec.models import CADENCES, Spec
-
-DEFAULT_SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"  # include/specs
-
-
-def specs_dir() -> Path:
-    return Path(os.environ.get("VIGIL_SPECS_DIR") or DEFAULT_SPECS_DIR)
 
 
 class SpecLoadError(Exception):

@@ -3,7 +3,8 @@
 1. Load the run and the history before it; every rule yields its findings.
 2. Fold alerts about a target whose health failed under that target's health alert.
 3. In one transaction holding the environment's lock: move each alert, queue the notices
-   its move owes, claim this run's queued notices.
+   its move owes, claim this run's queued notices and older ones still owed (a resolve
+   that failed, a claim left by a dead sender). A dry run rolls all of it back.
 4. After commit: one digest per channel, delivered with bounded retries; outcomes recorded.
 
 A channel that fails is recorded as failed and never raises; the results store being
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vigil.alerts import outbox, state
+from vigil.alerts import outbox, sql, state
 from vigil.alerts.access import connect_kwargs, open_store
 from vigil.alerts.channels import build_sender
 from vigil.alerts.config import AlertsConfig, WindowFailureRate
@@ -28,7 +29,7 @@ from vigil.alerts.history import load_history
 from vigil.alerts.resolver import Resolver
 from vigil.alerts.rules import evaluate_rules
 from vigil.alerts.silences import Silence, active_silences, first_match
-from vigil.alerts.windows import matches
+from vigil.alerts.windows import MaintenanceWindow, matches
 from vigil.results import db
 from vigil.results.models import RunRef
 from vigil.results.store import ResultStore
@@ -117,26 +118,36 @@ def evaluate(
             dry_run=report.dry_run,
             config=config,
             folding=folding,
-            silenced_by=_silencer(config, active_silences(cur, now), now),
+            silenced_by=_silencer(config, active_silences(cur, now), now, report.problems),
         )
-        report.alerts = state.apply(cur, findings, ctx)
-        claimed = outbox.claim(cur, current.pk)
+        claimed: list[outbox.Claimed] = []
+        if report.dry_run:
+            # Judged for the report, then undone: a later real run must find the state as
+            # it was before, or it would never send a resolve the dry run had moved past.
+            cur.execute(sql.DRY_RUN_SAVEPOINT)
+            report.alerts = state.apply(cur, findings, ctx)
+            cur.execute(sql.DRY_RUN_ROLLBACK)
+        else:
+            report.alerts = state.apply(cur, findings, ctx)
+            claimed = outbox.claim(cur, current.pk, run.environment, now)
     grouped = outbox.by_channel(claimed)
     resolver = resolver or Resolver()
     ready = _senders(config, senders or {}, resolver, sorted(grouped), report.problems)
     results = outbox.send_all(grouped, ready, run, now, config.delivery, resolver.mask)
     report.deliveries = outbox.finish(kwargs, run.environment, grouped, results, now)
-    report.notifications = _log_of(kwargs, current.pk, run)
+    report.notifications = (
+        _dry_log(report.alerts) if report.dry_run else _log_of(kwargs, current.pk, run)
+    )
     log.info("%s", report.summary())
     return report
 
 
 def _silencer(
-    config: AlertsConfig, silences: list[Silence], now: datetime
+    config: AlertsConfig, silences: list[Silence], now: datetime, problems: list[str]
 ) -> Callable[[dict[str, str]], str | None]:
     """What holds back an alert with these labels now: an open maintenance window from
     the config, or a silence a person made; None when nothing does."""
-    windows = [w for w in config.silences if w.is_open(now)]
+    windows = [w for w in config.silences if _window_open(w, now, problems)]
 
     def silenced_by(labels: dict[str, str]) -> str | None:
         window = next((w for w in windows if matches(w.match, labels)), None)
@@ -146,6 +157,16 @@ def _silencer(
         return silence.describe() if silence else None
 
     return silenced_by
+
+
+def _window_open(window: MaintenanceWindow, now: datetime, problems: list[str]) -> bool:
+    # A window that cannot be read holds nothing back: a problem reported beats alerts
+    # silenced by a typo, and evaluate must not fail over one.
+    try:
+        return window.is_open(now)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"maintenance window {window.name!r} ignored: {exc}")
+        return False
 
 
 def _aware(now: datetime) -> datetime:
@@ -186,6 +207,15 @@ def _senders(
         ready[name] = "; ".join(issues) if issues else sender
         problems.extend(issues)
     return ready
+
+
+def _dry_log(alerts: list[state.Outcome]) -> list[NotificationRecord]:
+    """What a dry run would have queued (nothing of it is stored)."""
+    return [
+        NotificationRecord(q.fingerprint, q.channel, q.kind, q.status, 0, q.note)
+        for a in alerts
+        for q in a.queued
+    ]
 
 
 def _log_of(kwargs: Mapping[str, Any], run_pk: int, run: RunRef) -> list[NotificationRecord]:

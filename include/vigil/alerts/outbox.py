@@ -4,8 +4,9 @@ record each outcome.
 Claiming happens in the evaluation's locked transaction (pending -> sending in one
 UPDATE), so two evaluations never hold one row; sending happens after commit, with no
 lock held during network I/O. A sender that dies mid-send leaves rows in `sending`; after
-sql.CLAIM_LEASE_S a later evaluation of the run may claim them again (at-least-once only
-in that crash case).
+sql.CLAIM_LEASE_S a later evaluation of the environment may claim them again (at-least-once
+only in that crash case). A resolve that failed is claimed again by later evaluations, within
+sql.RETRY_WITHIN_S and sql.RETRY_MAX_ATTEMPTS, until a channel accepts it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from vigil.alerts import sql
@@ -47,8 +48,12 @@ class Delivered:
     error: str
 
 
-def claim(cur: Any, run_pk: int) -> list[Claimed]:
-    cur.execute(sql.CLAIM, {"run": run_pk, "lease": sql.CLAIM_LEASE_S})
+def claim(cur: Any, run_pk: int, environment: str, now: datetime) -> list[Claimed]:
+    """This run's queued notices and the environment's undelivered ones still due (sql.CLAIM)."""
+    since = now - timedelta(seconds=sql.RETRY_WITHIN_S)
+    params = {"run": run_pk, "env": environment, "lease": sql.CLAIM_LEASE_S, "since": since,
+              "max_attempts": sql.RETRY_MAX_ATTEMPTS}  # fmt: skip
+    cur.execute(sql.CLAIM, params)
     return [
         Claimed(r["id"], r["alert"], r["channel"], r["kind"], r["content"]) for r in cur.fetchall()
     ]

@@ -28,20 +28,28 @@ class Resolver:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def expand(self, value: str, *, secret: bool = False) -> str:
-        """Expand `${VAR}` / `${VAR:-default}`; a missing variable is a ConfigError."""
+        """Expand `${VAR}` / `${VAR:-default}`; a missing variable is a ConfigError.
+
+        With `secret`, each value a reference expands to is remembered on its own (as
+        RunContext.resolve does), not the whole expanded text: an error quoting only part
+        of it (an HTTP library prints a URL's path, not its host) still hides the secret.
+        A value that is itself a URL is remembered as a URL (remember_url)."""
 
         def one(match: re.Match[str]) -> str:
             name, default = match["name"], match["default"]
             if name in self.environ:
-                return self.environ[name]
-            if default is not None:
-                return default
-            raise ConfigError(f"environment variable {name} is not set")
+                resolved = self.environ[name]
+            elif default is not None:
+                resolved = default
+            else:
+                raise ConfigError(f"environment variable {name} is not set")
+            if secret and _is_url(resolved):
+                self.remember_url(resolved)
+            elif secret:
+                self.remember(resolved)
+            return resolved
 
-        expanded = ENV_REF.sub(one, value)
-        if secret:
-            self.remember(expanded)
-        return expanded
+        return ENV_REF.sub(one, value)
 
     def conn(self, conn_id: str) -> ConnectionInfo:
         info = self.connection(conn_id)
@@ -67,3 +75,7 @@ class Resolver:
         for secret in secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))

@@ -7,11 +7,23 @@ from __future__ import annotations
 LOCK_CLASS = 0x76696731
 LOCK_ENVIRONMENT = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 
+# A dry run judges inside a savepoint it rolls back: state moves only for runs that send.
+DRY_RUN_SAVEPOINT = "SAVEPOINT vigil_dry_run"
+DRY_RUN_ROLLBACK = "ROLLBACK TO SAVEPOINT vigil_dry_run"
+
 RUN_ROW = "SELECT id, started_at, dry_run FROM vigil.runs WHERE dag_id = %s AND run_id = %s"
 
 ALERTS_OF = """
 SELECT * FROM vigil.alerts
 WHERE environment = %(env)s AND fingerprint = ANY(%(fps)s)
+FOR UPDATE
+"""
+
+# Open alerts of rules no longer in the config (their rule ids are not in %(rules)s).
+ORPHANS = """
+SELECT * FROM vigil.alerts
+WHERE environment = %(env)s AND state IN ('pending', 'firing') AND rule_id <> ALL(%(rules)s)
+ORDER BY fingerprint
 FOR UPDATE
 """
 
@@ -56,14 +68,32 @@ RETURNING id
 """
 
 # A claim older than this is a sender that died mid-send; its rows may be sent again.
+# It exceeds the longest delivery (Delivery.max_total_s <= 300), so a live sender keeps its rows.
 CLAIM_LEASE_S = 300
+# A later evaluation of the environment takes over notices an earlier one did not deliver
+# (a claim left by a dead sender; a resolve that failed: nothing else would re-send it)
+# while they are this recent on the evaluation clock and tried fewer times than this.
+RETRY_WITHIN_S = 24 * 3600
+RETRY_MAX_ATTEMPTS = 30
 
+# This run's queued notices, plus older ones still worth sending: of the alert's current
+# episode, and a firing or reminder only while the alert still fires. A failed firing or
+# reminder is not taken over: the next evaluation queues a reminder to any channel that
+# never accepted one (state.TOLD), which would make it a second message.
 CLAIM = """
 UPDATE vigil.alert_notifications n SET status = 'sending', claimed_at = now()
 FROM vigil.alerts a
-WHERE a.id = n.alert AND n.run = %(run)s
-  AND (n.status = 'pending'
-       OR (n.status = 'sending' AND n.claimed_at < now() - %(lease)s * interval '1 second'))
+WHERE a.id = n.alert AND a.environment = %(env)s
+  AND (
+    (n.run = %(run)s AND n.status = 'pending')
+    OR (n.run = %(run)s AND n.status = 'sending'
+        AND n.claimed_at < now() - %(lease)s * interval '1 second')
+    OR (a.episode = n.episode AND (n.kind = 'resolve' OR a.state = 'firing')
+        AND n.evaluated_at >= %(since)s
+        AND ((n.status = 'sending' AND n.claimed_at < now() - %(lease)s * interval '1 second')
+             OR (n.status = 'failed' AND n.kind = 'resolve'
+                 AND n.attempts < %(max_attempts)s)))
+  )
 RETURNING n.id, n.alert, n.channel, n.kind, n.notice_seq, n.content, a.fingerprint
 """
 

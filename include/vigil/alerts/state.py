@@ -3,7 +3,8 @@
 `apply` runs inside one transaction that holds the environment's advisory lock: it reads
 the alerts the findings name, moves each one, and queues the notices that move owes in
 the same transaction. A run an alert has already judged (a retried or overlapping
-evaluation) is ignored, so a state change can queue its notices only once.
+evaluation) is ignored, so a state change can queue its notices only once. Open alerts
+of rules removed from the config resolve: nothing else would ever judge them again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vigil.alerts.rules import Finding
 
 DRY_RUN_NOTE = "not sent: dry run"
 PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"
+RULE_REMOVED = "resolved: its rule was removed from the config"
 
 
 @dataclass(frozen=True)
@@ -87,16 +89,80 @@ def apply(cur: Any, findings: list[Finding], ctx: Context) -> list[Outcome]:
     fps = [f.fingerprint for f in findings]
     cur.execute(sql.ALERTS_OF, {"env": ctx.environment, "fps": fps})
     rows = {row["fingerprint"]: dict(row) for row in cur.fetchall()}
-    cur.execute(sql.TOLD, {"env": ctx.environment, "fps": fps})
-    told: dict[int, dict[str, datetime]] = {}
-    for row in cur.fetchall():
-        told.setdefault(row["alert"], {})[row["channel"]] = row["last_sent"]
+    told = _told(cur, ctx, fps)
     outcomes = []
     for finding in findings:
         row = rows.get(finding.fingerprint)
         channels = told.get(row["id"], {}) if row else {}
         outcomes.append(_judge(cur, finding, row, channels, ctx))
-    return outcomes
+    return outcomes + _retire_orphans(cur, ctx)
+
+
+def _told(cur: Any, ctx: Context, fps: list[str]) -> dict[int, dict[str, datetime]]:
+    cur.execute(sql.TOLD, {"env": ctx.environment, "fps": fps})
+    told: dict[int, dict[str, datetime]] = {}
+    for row in cur.fetchall():
+        told.setdefault(row["alert"], {})[row["channel"]] = row["last_sent"]
+    return told
+
+
+def _retire_orphans(cur: Any, ctx: Context) -> list[Outcome]:
+    """Open alerts whose rule left the config: nothing will judge them again, so they
+    resolve now, and the channels told of a firing one hear so (once: it is resolved)."""
+    cur.execute(sql.ORPHANS, {"env": ctx.environment, "rules": [r.id for r in ctx.config.rules]})
+    rows = [dict(r) for r in cur.fetchall()]
+    told = _told(cur, ctx, [r["fingerprint"] for r in rows]) if rows else {}
+    return [_retire(cur, row, told.get(row["id"], {}), ctx) for row in rows]
+
+
+def _retire(cur: Any, row: dict[str, Any], told: dict[str, datetime], ctx: Context) -> Outcome:
+    before = row["state"]
+    base = Outcome(row["fingerprint"], row["rule_id"], before, before, "unchanged", row["title"])
+    if _judged_already(row, ctx):
+        return replace(base, change="already evaluated")
+    new = {**row, "state": RESOLVED, "breach_runs": 0}
+    queued = []
+    if before == FIRING:
+        new["resolved_at"] = ctx.now
+        if told:
+            new.update(notice_seq=row["notice_seq"] + 1, last_notice_run=ctx.run_pk)
+            content = _retired_content(new)
+            queued = _queue(cur, new, "resolve", sorted(told), content, ctx, None)
+    _save(cur, new, ctx)
+    change = "resolved" if before == FIRING else "cleared"
+    return replace(base, after=RESOLVED, change=change, queued=queued)
+
+
+def _retired_content(new: Mapping[str, Any]) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    scope = new["scope"] or {}
+    return {
+        "fingerprint": new["fingerprint"],
+        "notice_seq": new["notice_seq"],
+        "rule_id": new["rule_id"],
+        "rule_kind": new["rule_kind"],
+        "severity": new["severity"],
+        "state": RESOLVED,
+        "title": RULE_REMOVED,
+        "fired_title": new["title"] or None,
+        "scope": scope,
+        "target": scope.get("target"),
+        "kind": scope.get("kind"),
+        "detail": {},
+        "first_seen": iso(new["first_seen"]),
+        "fired_at": iso(new["fired_at"]),
+        "resolved_at": iso(new["resolved_at"]),
+        "folding": None,
+    }
+
+
+def _save(cur: Any, new: Mapping[str, Any], ctx: Context) -> None:
+    cur.execute(
+        sql.UPDATE_ALERT,
+        {**new, "detail": Json(new["detail"]), "run": ctx.run_pk, "run_started": ctx.run_started},
+    )
 
 
 def _judged_already(row: Mapping[str, Any] | None, ctx: Context) -> bool:
@@ -132,10 +198,7 @@ def _judge(
         new["last_notice_run"] = ctx.run_pk
         content = _content(finding, row, new, ctx)
         queued = _queue(cur, new, kind, channels, content, ctx, silenced)
-    cur.execute(
-        sql.UPDATE_ALERT,
-        {**new, "detail": Json(new["detail"]), "run": ctx.run_pk, "run_started": ctx.run_started},
-    )
+    _save(cur, new, ctx)
     change = _change(step, before, kind if queued else None)
     return replace(base, after=step.state, change=change, queued=queued)
 

@@ -8,11 +8,12 @@ duration ("0 3 1 * *" for 2h: the first of every month). Both read in the window
 from __future__ import annotations
 
 import fnmatch
+import re
 from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from vigil.alerts.channel_config import Strict
 from vigil.alerts.durations import Duration
@@ -23,6 +24,7 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The labels an alert carries; silences and windows match on them with shell-style globs.
 LABELS = ("environment", "rule", "fingerprint", "severity", "kind", "target", "check_id")
 MAX_WINDOW = timedelta(days=7)
+_HH_MM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -64,6 +66,23 @@ class MaintenanceWindow(Strict):
     reason: str = ""
 
     _match = field_validator("match")(check_match)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _local_time(cls, value: object, info: ValidationInfo) -> object:
+        """Only "HH:MM" text or a naive time: unquoted YAML reads `22:00` as the integer
+        1320 (base 60), which pydantic would take for seconds past midnight in UTC."""
+        how = f'write {info.field_name} as a quoted "HH:MM" string (e.g. "22:00")'
+        if value is None or (isinstance(value, time) and value.tzinfo is None):
+            return value
+        if isinstance(value, time):
+            raise ValueError(f"{how}; the window's timezone field says where it is read")
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1440:
+            unquoted = f"{value // 60:02d}:{value % 60:02d}"
+            raise ValueError(f"{how}; YAML reads an unquoted {unquoted} as the number {value}")
+        if not isinstance(value, str) or not _HH_MM.fullmatch(value.strip()):
+            raise ValueError(f"{how}, not {value!r}")
+        return value.strip()
 
     @field_validator("timezone")
     @classmethod

@@ -5,8 +5,8 @@
 The target's connection comes from `AIRFLOW_CONN_<CONN_ID>` (as Airflow's environment
 backend reads it). Without --out the snapshot goes where the spec's schema_drift check of
 that target expects it (`<expectations>/<snapshot>`), else to stdout; commit the file.
-Without --spec, every spec in include/specs/ is searched for the target. Nothing here
-imports Great Expectations: the snapshot is read from the PostgreSQL catalog.
+Without --spec, every spec in VIGIL_SPECS_DIR (default include/specs/) is searched for the
+target. Nothing here imports Great Expectations: the snapshot is read from the PostgreSQL catalog.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
-SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 
 
 class SnapshotCliError(Exception):
@@ -37,7 +36,7 @@ def add_snapshot_schema(subparsers: argparse._SubParsersAction[argparse.Argument
         "--spec",
         type=Path,
         metavar="FILE",
-        help=f"the spec naming the target (default: search {SPECS_DIR})",
+        help="the spec naming the target (default: search VIGIL_SPECS_DIR or include/specs)",
     )
     parser.add_argument(
         "--out",
@@ -107,6 +106,7 @@ def _snapshot(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
 
 def _spec(target: str, path: Path | None) -> Any:
     from vigil.spec import SpecError, load_files, load_spec, spec_files
+    from vigil.spec.loader import specs_dir
 
     if path is not None:
         try:
@@ -117,11 +117,12 @@ def _spec(target: str, path: Path | None) -> Any:
             names = ", ".join(sorted(spec.targets))
             raise SnapshotCliError(f"{path} has no target {target!r} (targets: {names})")
         return spec
-    specs, _ = load_files(spec_files(SPECS_DIR)) if SPECS_DIR.is_dir() else ({}, {})
+    folder = specs_dir()
+    specs, _ = load_files(spec_files(folder)) if folder.is_dir() else ({}, {})
     having = [s for s in specs.values() if target in s.targets]
     if len(having) != 1:
         found = "no spec" if not having else f"{len(having)} specs"
-        raise SnapshotCliError(f"{found} in {SPECS_DIR} name target {target!r}: pass --spec")
+        raise SnapshotCliError(f"{found} in {folder} name target {target!r}: pass --spec")
     return having[0]
 
 

@@ -14,6 +14,7 @@ import psycopg2
 from vigil.quality.connection import Database
 from vigil.quality.gx_run import quote
 from vigil.quality.suites import Check
+from vigil.spec.validators import check_single_sql
 
 # Columns in table order, each with whether it belongs to the primary key.
 _COLUMNS = """SELECT a.attname, a.attnum = ANY(coalesce(k.conkey, '{}'))
@@ -55,6 +56,10 @@ def preflight(db: Database, schema: str, table: str, row_filter: str | None) -> 
             rows = cur.fetchall()
             info = TableInfo(None, [r[0] for r in rows], [r[0] for r in rows if r[1]])
             if row_filter:
+                try:
+                    check_single_sql(row_filter, "row filter")  # callers outside the spec too
+                except ValueError as exc:
+                    return TableInfo(str(exc), info.columns, info.key)
                 try:
                     cur.execute(f"EXPLAIN SELECT 1 FROM {qualified} WHERE {row_filter}")
                 except psycopg2.Error as exc:

@@ -30,6 +30,7 @@ from typing import Any
 
 from vigil.quality.volume import RowCountChange, parse_change
 from vigil.result import Severity
+from vigil.spec.validators import check_single_sql
 
 SUITE_KEYS = frozenset({"name", "id", "expectations", "suite_parameters", "meta", "notes"})
 EXPECTATION_KEYS = frozenset(
@@ -239,6 +240,10 @@ def _query_errors(kind: str, kwargs: dict[str, Any]) -> list[str]:
     # prints a warning to stdout); Vigil refuses it.
     if "{batch}" not in query:
         return ["unexpected_rows_query must select from {batch} (the table being validated)"]
+    try:
+        check_single_sql(query, "unexpected_rows_query")
+    except ValueError as exc:
+        return [str(exc)]
     return _batch_alias_errors(query)
 
 

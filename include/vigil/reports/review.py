@@ -148,10 +148,13 @@ def review_data(
     failing = [r for r in records if r.always_failing]
     never_ran = only_skipped = None
     if spec is not None:
-        seen = {r.check_id: r for r in records}
         declared = declared_checks(spec)
-        never_ran = [d for d in declared if d.check_id not in seen]
-        only_skipped = [d for d in declared if d.check_id in seen and not seen[d.check_id].ran]
+        ids = [d.check_id for d in declared]
+        seen = {d: [r for r in records if belongs(r.check_id, d)] for d in ids}
+        never_ran = [d for d in declared if not seen[d.check_id]]
+        only_skipped = [
+            d for d in declared if seen[d.check_id] and not any(r.ran for r in seen[d.check_id])
+        ]
     return ReviewData(
         environment=environment,
         window=win,
@@ -178,9 +181,15 @@ def _coverage(spec: Spec | None, records: list[CheckRecord]) -> Coverage | None:
     if spec is None:
         return None
     ran = [r for r in records if r.ran]
-    return coverage(
-        spec, {r.check_id for r in ran}, {r.target for r in ran}, {r.target for r in records}
-    )
+    declared = [d.check_id for d in declared_checks(spec)]
+    ran_ids = {d for d in declared if any(belongs(r.check_id, d) for r in ran)}
+    return coverage(spec, ran_ids, {r.target for r in ran}, {r.target for r in records})
+
+
+def belongs(result_id: str, declared_id: str) -> bool:
+    """A result belongs to a spec check when it has its id, or is one of its parts: a
+    suite's expectations are `<check id>.<expectation id>`, drift `<check id>.<object>`."""
+    return result_id == declared_id or result_id.startswith(declared_id + ".")
 
 
 def pass_rate_chart(store: ResultStore, data: ReviewData) -> Markup:

@@ -8,6 +8,7 @@ cross-reference pass. No network, no heavy imports: DAG files call this every pa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,14 @@ def load_spec(path: str | Path) -> Spec:
     if parsed.problems or parsed.spec is None:
         raise SpecError(parsed.problems)
     return parsed.spec
+
+
+DEFAULT_SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"  # include/specs
+
+
+def specs_dir() -> Path:
+    """Where the specs live: VIGIL_SPECS_DIR, else include/specs."""
+    return Path(os.environ.get("VIGIL_SPECS_DIR") or DEFAULT_SPECS_DIR)
 
 
 def spec_files(directory: str | Path) -> list[Path]:

@@ -23,7 +23,7 @@ from vigil.spec.secrets import (
     reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
-from vigil.spec.validators import check_address, check_cron, check_http_url
+from vigil.spec.validators import check_address, check_cron, check_http_url, check_single_sql
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -179,6 +179,11 @@ class SuiteCheck(QualityBase):
     schema_name: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")
     # A SQL condition on the table's rows, e.g. "created_at >= now() - interval '1 day'".
     row_filter: str | None = None
+
+    @field_validator("row_filter")
+    @classmethod
+    def _one_expression(cls, text: str | None) -> str | None:
+        return None if text is None else check_single_sql(text, "row_filter")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -124,3 +124,18 @@ def _cron_value(text: str, low: int, names: tuple[str, ...]) -> int | None:
     if text.lower() in names:
         return names.index(text.lower()) + low
     return None
+
+
+# Quoted text and comments, whose semicolons are data, not statement ends.
+_SQL_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def check_single_sql(text: str, what: str) -> str:
+    """Refuse a `;` outside quotes and comments: the database driver runs every statement
+    of a string, and a second one could end the read-only transaction and write."""
+    if ";" in _SQL_QUOTED.sub(" ", text).rstrip().rstrip(";"):
+        raise ValueError(
+            f"{what} must be one SQL expression, without ';' (a second statement could "
+            "end the read-only transaction validation runs in)"
+        )
+    return text

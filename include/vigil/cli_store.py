@@ -52,8 +52,8 @@ def add_report(subparsers: SubParsers) -> None:
     parser = subparsers.add_parser(
         "report",
         help="regenerate the HTML report of a run",
-        description="Write the run report of RUN_ID again (and the weekly or monthly report "
-        "when the run was one) into the state folder's reports/.",
+        description="Write the run report of RUN_ID again, from the results store, into the "
+        "state folder's reports/ (the weekly and monthly reports are written by their runs).",
     )
     parser.add_argument("--run", required=True, metavar="RUN_ID", help="the Airflow run id")
     parser.add_argument("--dag-id", help="when several DAGs have a run with this id")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow.sdk import Param
 
 from vigil.spec.models import Spec
@@ -46,7 +44,3 @@ def run_params(spec: Spec, cadence_kinds: list[str]) -> dict[str, Param]:
             description="Run and record the checks, but send no notifications.",
         ),
     }
-
-
-def param_values(context: Any) -> dict[str, Any]:
-    return dict(context.get("params") or {})

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vigil.spec.secrets import (
     ENV_REF,
+    LiteralSecretError,
     reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
@@ -29,7 +30,8 @@ def require_reference(value: str, what: str) -> str:
     """The whole value is one `${VAR}` reference without a default (defaults are literal)."""
     match = ENV_REF.fullmatch(value.strip())
     if match is None or match["default"] is not None:
-        raise ValueError(
+        # LiteralSecretError: the spec loader then masks the line it quotes.
+        raise LiteralSecretError(
             f"{what} is a secret: write it as '${{ENV_VAR}}' (no ':-default') and set the "
             "variable where Vigil runs, or name an Airflow connection instead"
         )

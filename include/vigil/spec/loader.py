@@ -275,21 +275,28 @@ def _validate(parsed: _Parsed, secrets: list[Problem], references: list[Problem]
     except ValidationError as exc:
         explained = [(e, explain(e, Spec)) for e in exc.errors()]
         for error, why in _without_repeats(explained, parsed, secrets, references):
-            _add_explanation(parsed, why, found_value=error["input"])
+            cause = (error.get("ctx") or {}).get("error")
+            secret = isinstance(cause, LiteralSecretError)
+            _add_explanation(parsed, why, found_value=error["input"], secret=secret)
         return
     if not parsed.problems:
         spec._source = parsed.path
         parsed.spec = spec
 
 
-def _add_explanation(parsed: _Parsed, why: Explanation, found_value: Any) -> None:
+def _add_explanation(
+    parsed: _Parsed, why: Explanation, found_value: Any, *, secret: bool = False
+) -> None:
+    # A model validator that refuses a literal secret the scan did not recognise (a Slack
+    # webhook URL): neither the source line nor `found` may echo it.
     parsed.add_at(
         why.loc,
         why.message,
         at_key=why.at_key,
-        found=why.found or describe(found_value),
+        found="(a literal value)" if secret else why.found or describe(found_value),
         expected=why.expected,
         hint=why.hint,
+        mask=secret,
     )
 
 

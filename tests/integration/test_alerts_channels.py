@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 import vigil.alerts
-from tests.support.receivers import SmtpCapture, StoredRuns, WebhookReceiver
+from tests.support.receivers import PLAIN_LOOPBACK, SmtpCapture, StoredRuns, WebhookReceiver
 from vigil.alerts import AlertsConfig, EvaluationReport, Resolver, evaluate
 from vigil.context import ConfigError, ConnectionInfo
 from vigil.results import ResultStore
@@ -170,7 +170,8 @@ def test_wrong_smtp_password_is_a_failure_not_retried(
     fresh_db: str, hook: WebhookReceiver, slack: WebhookReceiver, smtp: SmtpCapture
 ) -> None:
     def wrong(conn_id: str) -> ConnectionInfo:
-        return ConnectionInfo(conn_id, "smtp", "127.0.0.1", smtp.port, smtp.login, "not-it-123")
+        return ConnectionInfo(conn_id, "smtp", "127.0.0.1", smtp.port, smtp.login, "not-it-123",
+                              extra=PLAIN_LOOPBACK)  # fmt: skip
 
     cfg = AlertsConfig.model_validate(
         {"channels": {"mail": {"kind": "email", "conn_id": "smtp_alerts", "to": ["a@x.org"]}},
@@ -199,3 +200,51 @@ def test_a_misconfigured_channel_is_recorded_and_the_others_still_deliver(
     assert report.problems == [problem]
     assert all(outcome[c][0] for c in ("hook", "mail", "ops-log", "slack-conn"))
     assert len(hook.received) == 1 and len(smtp.messages) == 1
+
+
+MAIL = {"channels": {"mail": {"kind": "email", "conn_id": "smtp_alerts", "to": ["a@x.org"]}},
+        "routes": {"critical": ["mail"]}, "rules": RULES[:1],
+        "delivery": {"attempts": 2, "backoff_s": 0.01, "max_total_s": 3}}  # fmt: skip
+
+
+def test_email_uses_starttls_by_default_and_never_logs_in_without_it(
+    fresh_db: str, smtp: SmtpCapture
+) -> None:
+    # This server offers no STARTTLS: a default connection must fail rather than send the
+    # password in clear text.
+    resolver = Resolver(connection=lambda conn_id: smtp.connection(conn_id, extra={}))
+    report = fire(fresh_db, AlertsConfig.model_validate(MAIL), resolver, {"api_up": "failed"})
+    [delivery] = report.deliveries
+    assert not delivery.ok and "STARTTLS" in delivery.error
+    assert smtp.logins == 0 and smtp.messages == []
+
+
+def test_email_refuses_a_login_over_a_connection_with_tls_turned_off(
+    fresh_db: str, smtp: SmtpCapture
+) -> None:
+    plain = {"disable_tls": "true"}
+    resolver = Resolver(connection=lambda conn_id: smtp.connection(conn_id, extra=plain))
+    report = fire(fresh_db, AlertsConfig.model_validate(MAIL), resolver, {"api_up": "failed"})
+    [delivery] = report.deliveries
+    assert (delivery.ok, delivery.attempts) == (False, 0)  # refused before any connection
+    assert "refusing to send the SMTP password in clear text" in delivery.error
+    assert "allow_insecure_auth" in delivery.error and smtp.password not in delivery.error
+    assert smtp.logins == 0 and smtp.messages == []
+
+
+def test_a_token_in_a_webhook_url_path_is_masked_in_errors(
+    fresh_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "path-token-9f8e7d"
+    url = f"http://127.0.0.1:{free_port()}/hooks/${{HOOK_TOKEN}}"  # nothing listens there
+    cfg = AlertsConfig.model_validate(
+        {"channels": {"hook": {"kind": "webhook", "url": url}},
+         "routes": {"critical": ["hook"]}, "rules": RULES[:1],
+         "delivery": {"attempts": 1, "max_total_s": 3}}
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        report = fire(fresh_db, cfg, Resolver(environ={"HOOK_TOKEN": token}), {"api_up": "failed"})
+    [delivery] = report.deliveries
+    assert "ConnectionError" in delivery.error and "/hooks/***" in delivery.error
+    text = caplog.text + json.dumps([n.error for n in report.notifications]) + delivery.error
+    assert token not in text

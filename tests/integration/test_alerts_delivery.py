@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, time, timedelta
 from typing import Any
 
 import psycopg2
@@ -22,6 +22,7 @@ from vigil.alerts import (
     list_silences,
     remove_silence,
 )
+from vigil.alerts.windows import WEEKDAYS, MaintenanceWindow
 from vigil.results import ResultStore
 
 pytestmark = pytest.mark.integration
@@ -332,3 +333,103 @@ def test_silences_are_made_listed_and_removed_with_clear_errors(fresh_db: str) -
     ]:  # fmt: skip
         with pytest.raises(SilenceError, match=says):
             call()
+
+
+def test_a_resolve_that_failed_is_delivered_by_a_later_run_once(
+    fresh_db: str, setup: Any, hook: WebhookReceiver
+) -> None:
+    store, runs, cfg = setup
+    runs.add({"api_up": F})
+    run_eval(store, runs, cfg)
+    hook.go_down()
+    runs.add({"api_up": P})
+    report = run_eval(store, runs, cfg)
+    assert [(n.kind, n.status) for n in report.notifications] == [("resolve", "failed")]
+    hook.come_up()
+    runs.add({"api_up": P})
+    later = run_eval(store, runs, cfg)  # nothing new to say, but a resolve still owed
+    assert [(d.channel, d.notices, d.ok) for d in later.deliveries] == [("hook", 1, True)]
+    runs.add({"api_up": P})
+    run_eval(store, runs, cfg)
+    assert kinds(hook) == [["firing"], ["resolve"]]
+    assert outbox_rows(fresh_db) == [("hook", "firing", "sent"), ("hook", "resolve", "sent")]
+
+
+def test_a_claim_a_dead_sender_left_is_taken_over_by_a_later_run(
+    fresh_db: str, setup: Any, hook: WebhookReceiver
+) -> None:
+    store, runs, cfg = setup
+    hook.go_down()
+    runs.add({"api_up": F})
+    run_eval(store, runs, cfg)
+    # As if the sender had died holding the row ten minutes ago, before any answer.
+    sql(fresh_db, "UPDATE vigil.alert_notifications SET status = 'sending', "
+                  "claimed_at = now() - interval '10 min'")  # fmt: skip
+    hook.come_up()
+    runs.add({"api_up": F})
+    run_eval(store, runs, cfg)  # its firing is taken over; no reminder on top of it
+    runs.add({"api_up": F})
+    run_eval(store, runs, cfg)
+    assert kinds(hook) == [["firing"]]
+    assert outbox_rows(fresh_db) == [("hook", "firing", "sent")]
+
+
+def test_a_dry_run_leaves_alert_state_as_it_found_it(
+    fresh_db: str, setup: Any, hook: WebhookReceiver
+) -> None:
+    store, runs, cfg = setup
+    runs.add({"api_up": F})
+    run_eval(store, runs, cfg)
+    runs.add({"api_up": P}, dry_run=True)
+    dry = run_eval(store, runs, cfg)
+    assert dry.changed("resolved") == ["down/check_id=api_up"]  # what it would do, reported
+    assert [(n.kind, n.status) for n in dry.notifications] == [("resolve", "dry_run")]
+    runs.add({"api_up": P})
+    real = run_eval(store, runs, cfg)
+    assert real.changed("resolved") == ["down/check_id=api_up"]
+    assert kinds(hook) == [["firing"], ["resolve"]]
+    assert outbox_rows(fresh_db) == [("hook", "firing", "sent"), ("hook", "resolve", "sent")]
+
+
+def test_alerts_of_a_removed_rule_resolve_and_say_so_once(
+    fresh_db: str, hook: WebhookReceiver
+) -> None:
+    store = ResultStore(fresh_db)
+    runs = StoredRuns(store, {"api_up": ("health", "api"), "db_up": ("health", "db")})
+    slow = {"id": "slow-down", "kind": "consecutive_failures", "count": 1, "for_runs": 3,
+            "channels": ["hook"]}  # fmt: skip
+    before = make_config(hook, STREAK, slow)
+    runs.add({"api_up": F, "db_up": P})
+    run_eval(store, runs, before)  # down fires; slow-down is pending (1 of 3 runs)
+    after = make_config(hook, {**STREAK, "id": "renamed"})
+    runs.add({"api_up": F, "db_up": P})
+    report = run_eval(store, runs, after)
+    changes = {a.fingerprint: a.change for a in report.alerts}
+    assert changes["down/check_id=api_up"] == "resolved"
+    assert changes["slow-down/check_id=api_up"] == "cleared"
+    runs.add({"api_up": F, "db_up": P})
+    again = run_eval(store, runs, after)
+    assert "down/check_id=api_up" not in {a.fingerprint for a in again.alerts}
+    notices = [(n["notice"], n["fingerprint"]) for p in hook.payloads() for n in p["notices"]]
+    assert notices == [
+        ("firing", "down/check_id=api_up"),
+        ("firing", "renamed/check_id=api_up"), ("resolve", "down/check_id=api_up"),
+    ]  # fmt: skip
+    resolve = hook.payloads()[1]["notices"][1]
+    assert "rule was removed" in resolve["title"] and resolve["state"] == "resolved"
+
+
+def test_a_window_that_cannot_be_read_is_a_problem_not_a_crash(
+    setup: Any, hook: WebhookReceiver
+) -> None:
+    store, runs, cfg = setup
+    # Bypasses validation, which now refuses it: a time with a zone, as 1320 used to become.
+    bad = MaintenanceWindow.model_construct(
+        name="nightly", match={}, timezone="UTC", weekdays=list(WEEKDAYS),
+        start=time(0, 22, tzinfo=UTC), end=time(0, 23, 30, tzinfo=UTC), cron=None,
+        duration=None, reason="",
+    )  # fmt: skip
+    runs.add({"api_up": F})
+    report = run_eval(store, runs, cfg.model_copy(update={"silences": [bad]}))
+    assert any("maintenance window 'nightly' ignored" in p for p in report.problems)
+    assert kinds(hook) == [["firing"]]

@@ -149,6 +149,9 @@ class _Capture:
         return "250 Message accepted"
 
 
+PLAIN_LOOPBACK = {"disable_tls": True, "allow_insecure_auth": True}
+
+
 class SmtpCapture:
     """A real SMTP server on 127.0.0.1; with `login`, AUTH is required and checked."""
 
@@ -156,6 +159,7 @@ class SmtpCapture:
         self.login, self.password = login, password
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.logins = 0  # AUTH attempts that reached the server, right or wrong
         self._lock = threading.Lock()
         self.port = free_port()
         options: dict[str, Any] = {}
@@ -169,16 +173,23 @@ class SmtpCapture:
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> AuthResult:
+        with self._lock:
+            self.logins += 1
         ok = isinstance(auth_data, LoginPassword) and (
             auth_data.login.decode(),
             auth_data.password.decode(),
         ) == (self.login, self.password)
         return AuthResult(success=ok, handled=False)
 
-    def connection(self, conn_id: str = "smtp_test") -> ConnectionInfo:
+    def connection(
+        self, conn_id: str = "smtp_test", extra: dict[str, Any] | None = None
+    ) -> ConnectionInfo:
+        """By default, what this server needs: no STARTTLS (it has no certificate), and a
+        login over plain text allowed (loopback). Pass `extra` to test other settings."""
         return ConnectionInfo(
             conn_id=conn_id, conn_type="smtp", host="127.0.0.1", port=self.port,
             login=self.login, password=self.password,
+            extra=PLAIN_LOOPBACK if extra is None else extra,
         )  # fmt: skip
 
     def __enter__(self) -> SmtpCapture:

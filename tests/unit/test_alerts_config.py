@@ -6,10 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import typing
-from datetime import timedelta
+from datetime import UTC, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from vigil.alerts import CHANNEL_KINDS, RULE_KINDS, SENDERS, SIGNALS, AlertsConfig, Resolver
@@ -17,6 +19,7 @@ from vigil.alerts.config import DurationRegression
 from vigil.alerts.durations import format_duration, parse_duration
 from vigil.alerts.rules import EVALUATORS
 from vigil.context import ConnectionInfo
+from vigil.spec import SpecError, load_spec
 
 pytestmark = pytest.mark.unit
 
@@ -128,10 +131,42 @@ def test_channel_problems_name_the_field(channel: dict[str, Any], expected: str)
          "unknown timezone"),
         ({"weekdays": ["sun"], "start": "02:00", "end": "03:00", "match": {"host": "db"}},
          "cannot match on 'host'"),
+        ({"weekdays": ["sun"], "start": "02:00", "end": "03:00+02:00"},
+         'write end as a quoted "HH:MM" string'),
+        ({"weekdays": ["sun"], "start": time(2, 0, tzinfo=UTC), "end": "03:00"},
+         'write start as a quoted "HH:MM" string'),
     ],
 )  # fmt: skip
 def test_maintenance_window_problems(window: dict[str, Any], expected: str) -> None:
     assert expected in problems(with_(silences=[{"name": "w", **window}]))
+
+
+def test_an_unquoted_window_time_is_refused_not_misread() -> None:
+    # YAML 1.1 reads 22:00 as the base-60 integer 1320; pydantic would make that 00:22 UTC.
+    silences = yaml.safe_load("[{name: nightly, weekdays: [mon], start: 22:00, end: '23:30'}]")
+    assert silences[0]["start"] == 1320
+    said = problems(with_(silences=silences))
+    assert 'write start as a quoted "HH:MM" string' in said
+    assert "unquoted 22:00 as the number 1320" in said
+    window = AlertsConfig.model_validate(FULL).silences[0]
+    assert (window.start, window.end) == (time(2, 0), time(4, 0))
+
+
+def test_a_literal_slack_url_is_masked_in_spec_errors(tmp_path: Path) -> None:
+    token = "T0AAAA/B0BBBB/SuperSecretToken123"
+    path = tmp_path / "slack.yaml"
+    path.write_text(
+        "environment: demo\ntargets:\n  db: {kind: postgres, conn_id: x}\nalerts:\n"
+        "  channels:\n    oncall:\n      kind: slack\n"
+        f"      webhook_url: https://hooks.slack.com/services/{token}\n"
+        "  routes: {critical: [oncall]}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    text = str(info.value)
+    assert "slack webhook_url is a secret" in text and "webhook_url: ***" in text
+    assert "SuperSecretToken123" not in text
+    assert all("SuperSecret" not in repr(p) for p in info.value.problems)
 
 
 def test_every_channel_kind_in_the_config_has_a_sender() -> None:

@@ -320,6 +320,15 @@ def test_resolver_masks_what_it_resolved_as_secret() -> None:
         resolver.expand("${MISSING}")
 
 
+def test_resolver_masks_each_referenced_value_not_the_whole_text() -> None:
+    # requests quotes only the path of a URL it failed to reach: the token must still hide.
+    resolver = Resolver(environ={"TOKEN": "tok-secret-42"})
+    url = resolver.expand("https://hooks.example.org/in/${TOKEN}?v=1", secret=True)
+    assert url == "https://hooks.example.org/in/tok-secret-42?v=1"
+    said = resolver.mask("Max retries exceeded with url: /in/tok-secret-42?v=1")
+    assert said == "Max retries exceeded with url: /in/***?v=1"
+
+
 def test_a_zero_median_baseline_still_yields_json_safe_numbers() -> None:
     from vigil.alerts.config import DurationRegression
     from vigil.alerts.rules import duration_regression

@@ -2,8 +2,10 @@
 
 Host, port, login and password come from a connection (an Airflow SMTP connection in
 Airflow, a ConnectionInfo in tests). Its extra may say `ssl` (SMTP over TLS; the default
-on port 465) or `starttls`; Airflow's SMTP provider spelling `disable_ssl` / `disable_tls`
-is read too, and `from_email` when the channel gives no `from`.
+on port 465) or `starttls` (the default otherwise); Airflow's SMTP provider spelling
+`disable_ssl` / `disable_tls` is read too, and `from_email` when the channel gives no
+`from`. A password is never sent over a connection without TLS unless the extra says
+`"allow_insecure_auth": true` (a relay on loopback, a test server).
 """
 
 from __future__ import annotations
@@ -37,13 +39,17 @@ class EmailSender:
             return [f"channel {self.name!r} (email): {exc}"]
         if not info.host:
             return [f"channel {self.name!r} (email): connection {config.conn_id!r} has no host"]
-        return []
+        refusal = insecure_login(info)
+        return [f"channel {self.name!r} (email): {refusal}"] if refusal else []
 
     def send(self, digest: Digest, *, timeout_s: float | None = None) -> DeliveryResult:
         try:
             info = self.resolver.conn(self.config.conn_id)
         except ConfigError as exc:
             return DeliveryResult.failed(str(exc), retryable=False)
+        refusal = insecure_login(info)
+        if refusal:
+            return DeliveryResult.failed(refusal, retryable=False)
         timeout = min(self.config.timeout_s, timeout_s or self.config.timeout_s)
         try:
             _transmit(info, build_message(self.config, info, digest), timeout)
@@ -77,18 +83,39 @@ def _default_from(info: ConnectionInfo) -> str:
     return info.login if "@" in info.login else f"vigil@{info.host or 'localhost'}"
 
 
+def _true(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
 def _flag(extra: dict[str, Any], name: str, disable_name: str, default: bool) -> bool:
     if name in extra:
-        return str(extra[name]).lower() in ("1", "true", "yes", "on")
+        return _true(extra[name])
     if disable_name in extra:
-        return str(extra[disable_name]).lower() not in ("1", "true", "yes", "on")
+        return not _true(extra[disable_name])
     return default
+
+
+def security(info: ConnectionInfo) -> tuple[bool, bool]:
+    """(SMTP over TLS, STARTTLS): TLS one way or the other unless the extra turns it off."""
+    use_ssl = _flag(info.extra, "ssl", "disable_ssl", default=(info.port or DEFAULT_PORT) == 465)
+    starttls = not use_ssl and _flag(info.extra, "starttls", "disable_tls", default=True)
+    return use_ssl, starttls
+
+
+def insecure_login(info: ConnectionInfo) -> str | None:
+    """Why this connection would send its password in clear text, or None."""
+    if not info.login or any(security(info)) or _true(info.extra.get("allow_insecure_auth")):
+        return None
+    return (
+        f"connection {info.conn_id!r} turns TLS off (ssl/starttls) but has a login: refusing "
+        "to send the SMTP password in clear text; turn TLS back on, or set "
+        '"allow_insecure_auth": true in its extra for a trusted relay'
+    )
 
 
 def _transmit(info: ConnectionInfo, msg: EmailMessage, timeout: float) -> None:
     port = info.port or DEFAULT_PORT
-    use_ssl = _flag(info.extra, "ssl", "disable_ssl", default=port == 465)
-    starttls = _flag(info.extra, "starttls", "disable_tls", default=False)
+    use_ssl, starttls = security(info)
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if use_ssl:
@@ -96,7 +123,7 @@ def _transmit(info: ConnectionInfo, msg: EmailMessage, timeout: float) -> None:
     else:
         smtp = smtplib.SMTP(info.host, port, timeout=timeout)
     with smtp:
-        if starttls and not use_ssl:
+        if starttls:
             smtp.starttls(context=context)
         if info.login:
             smtp.login(info.login, info.password)

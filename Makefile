@@ -19,11 +19,14 @@ STATE_DIR := $(or $(VIGIL_STATE_DIR),.state)
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 unexport VIRTUAL_ENV
 
-.PHONY: help env demo up status stop clean distclean test lint bench
+.PHONY: help env demo up status stop clean distclean test test-fast test-unit test-integration \
+	test-dags test-e2e lint bench
 
 help:
 	@echo "make demo    start PostgreSQL, the demo system and Airflow; run demo_daily once"
 	@echo "make test    run the whole test suite (unit, integration, dags, e2e)"
+	@echo "make test-fast         the unit layer only: seconds, no services"
+	@echo "make test-unit|test-integration|test-dags|test-e2e   one layer of the suite"
 	@echo "make stop    stop everything make demo started"
 	@echo "make clean   stop, then delete the state folder ($(STATE_DIR))"
 	@echo "make status  show what runs"
@@ -68,10 +71,23 @@ distclean: clean
 test: $(VENV_STAMP)
 	$(VENV)/bin/pytest -q tests
 
+# One layer each (the markers in pyproject.toml); test-fast is the quick loop while editing.
+test-fast test-unit: $(VENV_STAMP)
+	$(VENV)/bin/pytest -q -m unit tests/unit
+
+test-integration: $(VENV_STAMP)
+	$(VENV)/bin/pytest -q -m integration tests/integration
+
+test-dags: $(VENV_STAMP)
+	$(VENV)/bin/pytest -q -m dags tests/dags
+
+test-e2e: $(VENV_STAMP)
+	$(VENV)/bin/pytest -q -m e2e tests/e2e
+
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy include/vigil
+	$(VENV)/bin/mypy
 
 bench: $(VENV_STAMP)
 	@shopt -s nullglob; files=(benchmarks/bench_*.py); \

@@ -57,7 +57,7 @@ def noop(**_):
 TARGET_NAMES = [f"svc-{t}" for t in range(TARGETS)]
 CHECK_IDS = sorted(f"svc-{t}-check-{c}" for t in range(TARGETS) for c in range(CHECKS))
 PARAMS = {
-    "kinds": Param(["health"], type="array", items={"type": "string", "enum": ["health"]}),
+    "families": Param(["health"], type="array", items={"type": "string", "enum": ["health"]}),
     "targets": Param([], type="array", items={"type": "string", "enum": sorted(TARGET_NAMES)}),
     "checks": Param([], type="array", items={"type": "string", "enum": CHECK_IDS}),
     "dry_run": Param(False, type="boolean"),

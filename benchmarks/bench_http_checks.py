@@ -28,9 +28,10 @@ from pathlib import Path
 import requests
 
 from vigil.checks import DEFAULT_WORKERS, run_checks
+from vigil.checks.models import HttpCheck
 from vigil.context import RunContext
 from vigil.result import Status
-from vigil.spec.models import Checks, HttpCheck, HttpTarget, Spec
+from vigil.spec.models import Checks, HttpTarget, Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_TIMEOUT_S = 20.0

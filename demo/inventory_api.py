@@ -12,6 +12,7 @@ import asyncpg
 from aiohttp import web
 
 from demo import web as shared
+from demo.orders_store import Conn
 from demo.web import POOL, ApiError, json_response, paging, read_json, tenant_of
 
 SERVICE = "inventory-api"
@@ -75,9 +76,7 @@ def parse_items(body: dict[str, Any]) -> tuple[int, dict[str, int]]:
     return order_id, wanted
 
 
-async def _lock_stock(
-    conn: asyncpg.Connection, tenant_id: int, wanted: dict[str, int]
-) -> list[asyncpg.Record]:
+async def _lock_stock(conn: Conn, tenant_id: int, wanted: dict[str, int]) -> list[asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT p.id, p.sku, p.active, i.quantity_on_hand, i.quantity_reserved"
         " FROM products p JOIN inventory i ON i.product_id = p.id"

@@ -1,8 +1,9 @@
 """Start and stop the demo system: inventory-api, orders-api and the worker as OS processes.
 
-State lives in `state_dir`: `<name>.pid` and `<name>.log` per process, `demo.json` (what
-was started, to decide whether a later start() may reuse it) and `demo.env` (read by
-`python -m demo.faults` and anyone else looking for the demo).
+State lives in `state_dir`: `<name>.pid` and `<name>.log` per process, `worker.ticks` (how
+many ticks the worker has completed), `demo.json` (what was started, to decide whether a
+later start() may reuse it) and `demo.env` (read by `python -m demo.faults` and anyone else
+looking for the demo).
 """
 
 from __future__ import annotations
@@ -107,7 +108,16 @@ class DemoSystem:
                 "--inventory-url",
                 self.inventory_url,
             ]
-        return [*base, "worker", "--dsn", self.dsn, "--inventory-url", self.inventory_url]
+        return [
+            *base,
+            "worker",
+            "--dsn",
+            self.dsn,
+            "--inventory-url",
+            self.inventory_url,
+            "--ticks-file",
+            str(self.ticks_path),
+        ]
 
     def _spawn(self, name: str) -> None:
         log = self.log_path(name)
@@ -127,6 +137,19 @@ class DemoSystem:
 
     def log_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.log"
+
+    @property
+    def ticks_path(self) -> Path:
+        """Where the worker writes how many ticks it has completed."""
+        # Absolute: the worker runs with the repository as its working directory.
+        return Path(self.state_dir).absolute() / "worker.ticks"
+
+    def worker_ticks(self) -> int:
+        """Ticks the worker has completed without error; 0 before its first."""
+        try:
+            return int(self.ticks_path.read_text())
+        except (OSError, ValueError):
+            return 0
 
     def _pids(self) -> dict[str, int]:
         pids = {}

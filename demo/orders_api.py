@@ -169,7 +169,7 @@ async def cancel_order(request: web.Request) -> web.Response:
 
 
 async def _undo_order(
-    request: web.Request, conn: asyncpg.Connection, tenant: Tenant, order_id: int, status: str
+    request: web.Request, conn: store.Conn, tenant: Tenant, order_id: int, status: str
 ) -> None:
     if status in ("reserved", "paid"):
         items = await store.items_by_sku(conn, order_id)

@@ -41,11 +41,12 @@ class FeedHub:
     def unsubscribe(self, tenant_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self._subscribers.get(tenant_id, set()).discard(queue)
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        text = str(payload)  # asyncpg hands over the NOTIFY payload as a str
         try:
-            event = json.loads(payload)
+            event = json.loads(text)
         except json.JSONDecodeError:
-            log.warning("ignoring malformed notification: %r", payload[:200])
+            log.warning("ignoring malformed notification: %r", text[:200])
             return
         for queue in self._subscribers.get(event.get("tenant_id"), ()):
             if queue.full():

@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection of its own, or one borrowed from a pool (`async with pool.acquire()`).
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 ORDER_COLUMNS = """o.id, o.status, o.customer_id, o.total, o.currency, o.idempotency_key,
     o.cancel_reason, o.created_at, o.updated_at, o.shipped_at, o.cancelled_at"""
@@ -58,9 +62,7 @@ async def find_by_key(
     return int(found) if found is not None else None
 
 
-async def products_for(
-    conn: asyncpg.Connection, tenant_id: int, skus: list[str]
-) -> dict[str, asyncpg.Record]:
+async def products_for(conn: Conn, tenant_id: int, skus: list[str]) -> dict[str, asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT id, sku, price, active FROM products WHERE tenant_id = $1 AND sku = ANY($2)",
         tenant_id,
@@ -69,7 +71,7 @@ async def products_for(
     return {r["sku"]: r for r in rows}
 
 
-async def customer_exists(conn: asyncpg.Connection, tenant_id: int, customer_id: int) -> bool:
+async def customer_exists(conn: Conn, tenant_id: int, customer_id: int) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2)",
@@ -80,7 +82,7 @@ async def customer_exists(conn: asyncpg.Connection, tenant_id: int, customer_id:
 
 
 async def insert_order(
-    conn: asyncpg.Connection,
+    conn: Conn,
     tenant_id: int,
     customer_id: int,
     lines: list[tuple[int, int, Any]],
@@ -106,7 +108,7 @@ async def insert_order(
     return order_id
 
 
-async def items_by_sku(conn: asyncpg.Connection, order_id: int) -> dict[str, int]:
+async def items_by_sku(conn: Conn, order_id: int) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT p.sku, i.quantity FROM order_items i JOIN products p ON p.id = i.product_id"
         " WHERE i.order_id = $1",
@@ -115,9 +117,7 @@ async def items_by_sku(conn: asyncpg.Connection, order_id: int) -> dict[str, int
     return {r["sku"]: r["quantity"] for r in rows}
 
 
-async def set_status(
-    conn: asyncpg.Connection, order_id: int, status: str, reason: str | None = None
-) -> None:
+async def set_status(conn: Conn, order_id: int, status: str, reason: str | None = None) -> None:
     await conn.execute(
         "UPDATE orders SET status = $2, cancel_reason = $3,"
         " shipped_at = CASE WHEN $2 = 'shipped' THEN now() END,"
@@ -128,7 +128,7 @@ async def set_status(
     )
 
 
-async def add_payment(conn: asyncpg.Connection, order_id: int) -> None:
+async def add_payment(conn: Conn, order_id: int) -> None:
     await conn.execute(
         "INSERT INTO payments (order_id, amount, currency, status, provider_ref)"
         " SELECT id, total, currency, 'captured',"
@@ -138,7 +138,7 @@ async def add_payment(conn: asyncpg.Connection, order_id: int) -> None:
     )
 
 
-async def refund(conn: asyncpg.Connection, order_id: int) -> None:
+async def refund(conn: Conn, order_id: int) -> None:
     await conn.execute(
         "UPDATE payments SET status = 'refunded' WHERE order_id = $1 AND status = 'captured'",
         order_id,
@@ -146,7 +146,7 @@ async def refund(conn: asyncpg.Connection, order_id: int) -> None:
 
 
 async def lock_open_order(
-    conn: asyncpg.Connection, order_id: int, tenant_id: int | None = None
+    conn: Conn, order_id: int, tenant_id: int | None = None
 ) -> asyncpg.Record | None:
     """Lock an order row for a state change (the worker skips rows others hold)."""
     skip = "SKIP LOCKED" if tenant_id is None else ""

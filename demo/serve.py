@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
@@ -40,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--inventory-url", help=inv_help)
     p.add_argument("--tick", type=float, default=config.WORKER_TICK_SECONDS)
     p.add_argument("--max-ticks", type=int, default=None)
+    p.add_argument(
+        "--ticks-file", type=Path, default=None, help="write the count of completed ticks here"
+    )
     return parser.parse_args(argv)
 
 
@@ -66,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "worker":
         from demo import worker
 
-        asyncio.run(worker.run(args.dsn, args.inventory_url, args.tick, args.max_ticks))
+        asyncio.run(
+            worker.run(args.dsn, args.inventory_url, args.tick, args.max_ticks, args.ticks_file)
+        )
         return 0
     if args.role == "orders":
         from demo import orders_api

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
+from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -62,9 +63,7 @@ class Worker:
             log.info("order %s: %s -> %s", order_id, status, new_status)
             return 1
 
-    async def _step(
-        self, conn: asyncpg.Connection, order: asyncpg.Record, token: str
-    ) -> str | None:
+    async def _step(self, conn: store.Conn, order: asyncpg.Record, token: str) -> str | None:
         order_id, status = order["id"], order["status"]
         if status == "reserved":
             await store.add_payment(conn, order_id)
@@ -86,6 +85,17 @@ class Worker:
             return None
 
 
+def _write_count(path: Path, count: int) -> None:
+    """Replace `path` with `count` atomically: a reader never sees a half-written number.
+    An aid to observers, never fatal to the worker."""
+    partial = path.with_name(path.name + ".tmp")
+    try:
+        partial.write_text(f"{count}\n")
+        partial.replace(path)
+    except OSError as exc:
+        log.debug("could not write %s: %s", path, exc)
+
+
 def _expired(order: asyncpg.Record) -> bool:
     age: dt.timedelta = dt.datetime.now(dt.UTC) - order["created_at"]
     return age.total_seconds() > config.PENDING_TIMEOUT_SECONDS
@@ -96,8 +106,13 @@ async def run(
     inventory_url: str,
     tick_seconds: float = config.WORKER_TICK_SECONDS,
     max_ticks: int | None = None,
+    ticks_file: Path | None = None,
 ) -> None:
-    """Tick until SIGTERM/SIGINT (or max_ticks); a failed tick is logged, not fatal."""
+    """Tick until SIGTERM/SIGINT (or max_ticks); a failed tick is logged, not fatal.
+
+    With `ticks_file`, the number of ticks completed without error is written there after
+    each one: an outside observer (a test) can wait for the worker to have looked again.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,7 +121,7 @@ async def run(
     try:
         async with aiohttp.ClientSession() as session:
             worker = Worker(pool, InventoryClient(inventory_url, session))
-            ticks = 0
+            ticks = completed = 0
             log.info("worker started (tick %.2fs)", tick_seconds)
             while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
                 ticks += 1
@@ -114,6 +129,10 @@ async def run(
                     await worker.tick()
                 except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
                     log.warning("tick %d failed: %s", ticks, exc)
+                else:
+                    completed += 1
+                    if ticks_file is not None:
+                        _write_count(ticks_file, completed)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=tick_seconds)
     finally:

@@ -17,8 +17,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from vigil import cli_store
-from vigil.spec import Spec, load_files, spec_files
+from vigil.quality import cli as quality_cli
 from vigil.spec.errors import Problem
+from vigil.spec.loader import load_files, spec_files
+from vigil.spec.models import Spec
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_store.add_report(subparsers)
     cli_store.add_silence(subparsers)
     _add_snapshot_schema(subparsers)
+    quality_cli.add_suites(subparsers)  # `vigil suites migrate`; light: GX only when it runs
     return parser
 
 
@@ -98,18 +101,19 @@ def _cmd_check_spec(args: argparse.Namespace) -> int:
 
 
 def _deep_problems(specs: Iterable[Spec]) -> list[list[Problem]]:
-    """Problems in the files a loaded spec points to (suites, snapshots), per spec.
-
-    Only specs with quality checks load `vigil.quality.lint` (which builds every suite's
-    expectations, so imports Great Expectations when a spec has suite checks)."""
+    """Problems in the files a loaded spec points to (suites, snapshots), per spec: each
+    family's own lint, loaded only for a spec that has checks of that family (the quality
+    lint builds every suite's expectations, so it imports Great Expectations)."""
     found = []
     for spec in specs:
-        if spec.checks.quality:
-            from vigil.quality.lint import lint_spec
-
-            problems = lint_spec(spec)
-            if problems:
-                found.append(problems)
+        problems = [
+            problem
+            for family in spec.families()
+            if spec.checks_of(family.name)
+            for problem in family.lint_spec(spec)
+        ]
+        if problems:
+            found.append(problems)
     return found
 
 
@@ -135,9 +139,7 @@ def _no_place(path: Path, message: str) -> Problem:
 
 
 def _count_checks(specs: Iterable[Spec]) -> int:
-    return sum(
-        len(spec.checks_of(kind)) for spec in specs for kind in type(spec.checks).model_fields
-    )
+    return sum(len(spec.all_checks()) for spec in specs)
 
 
 def _s(count: int) -> str:

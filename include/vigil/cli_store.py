@@ -102,8 +102,8 @@ def add_silence(subparsers: SubParsers) -> None:
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    from vigil.alerts import add_silence as add
-    from vigil.alerts import list_silences, remove_silence
+    from vigil.alerts.silences import add_silence as add
+    from vigil.alerts.silences import list_silences, remove_silence
 
     store = _store(args)
     args.by = getattr(args, "by", None) or _current_user()

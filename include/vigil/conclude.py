@@ -43,20 +43,23 @@ def conclude(
     out_dir: Path | None = None,
 ) -> Conclusion:
     """Evaluate the spec's alert rules for `run`, then write its reports."""
-    from vigil.alerts import Resolver, evaluate
+    from vigil.alerts.engine import evaluate
+    from vigil.alerts.resolver import Resolver
     from vigil.reports import write_review_report, write_run_report, write_trend_report
 
     conclusion = Conclusion()
     out_dir = out_dir or reports_dir()
-    report = evaluate(
-        store, run, spec.alerts, dry_run=dry_run, resolver=Resolver(connection=connection)
+    resolver = Resolver(connection=connection)
+    report = evaluate(store, run, spec.alerts, dry_run=dry_run, resolver=resolver)
+    conclusion.alerts_summary = resolver.mask(report.summary())
+    # What the run report shows of the alerts passes the channels' masker too.
+    conclusion.alerts = resolver.mask_value(
+        [
+            {"rule": a.rule_id, "scope": a.fingerprint, "transition": a.change, "message": a.title}
+            for a in report.alerts
+            if a.change in ("fired", "resolved", "reminded")
+        ]
     )
-    conclusion.alerts_summary = report.summary()
-    conclusion.alerts = [
-        {"rule": a.rule_id, "scope": a.fingerprint, "transition": a.change, "message": a.title}
-        for a in report.alerts
-        if a.change in ("fired", "resolved", "reminded")
-    ]
     conclusion.failed_deliveries = [f"{d.channel}: {d.error}" for d in report.failed_deliveries]
     conclusion.reports["run"] = write_run_report(
         store,

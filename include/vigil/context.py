@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from vigil.masking import Masker
 from vigil.spec.models import Spec
 from vigil.spec.secrets import ENV_REF
 
@@ -89,44 +91,71 @@ def env_connection(conn_id: str, environ: Mapping[str, str] | None = None) -> Co
     )
 
 
+def expand(value: str, environ: Mapping[str, str], masker: Masker | None = None) -> str:
+    """Expand `${VAR}` and `${VAR:-default}` from `environ`; a missing variable (without
+    a default) is a ConfigError.
+
+    With a `masker`, each value a reference expands to is remembered on its own (a URL as
+    a URL), not the whole expanded text: an error quoting only part of it (an HTTP library
+    prints a URL's path, not its host) still hides the secret. The one expansion of spec
+    references: run contexts and the alert channels' resolver both use it.
+    """
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match["name"], match["default"]
+        if name in environ:
+            resolved = environ[name]
+        elif default is not None:
+            resolved = default
+        else:
+            raise ConfigError(f"environment variable {name} is not set")
+        if masker is not None and resolved:
+            masker.remember_value(resolved)
+        return resolved
+
+    return ENV_REF.sub(one, value)
+
+
+class _RememberingLookup:
+    """A connection lookup that hides each connection's password from then on."""
+
+    def __init__(self, lookup: Callable[[str], ConnectionInfo], masker: Masker) -> None:
+        self.lookup, self.masker = lookup, masker
+
+    def __call__(self, conn_id: str) -> ConnectionInfo:
+        info = self.lookup(conn_id)
+        self.masker.remember(info.password)
+        return info
+
+
 @dataclass
 class RunContext:
     spec: Spec
     # By default, AIRFLOW_CONN_<ID> is read from `environ`, as Airflow's env backend does.
+    # Every lookup remembers the connection's password in `masker`.
     connection: Callable[[str], ConnectionInfo] = env_connection
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     run_id: str = "manual"
     cadence: str = "manual"
     dag_id: str = "manual"
-    _secrets: set[str] = field(default_factory=set, repr=False)
+    # The run's secrets: every message, evidence and log line of the run passes `mask`.
+    masker: Masker = field(default_factory=Masker, repr=False)
 
     def __post_init__(self) -> None:
-        if self.connection is env_connection:
-            self.connection = functools.partial(env_connection, environ=self.environ)
+        lookup = self.connection
+        if lookup is env_connection:
+            lookup = functools.partial(env_connection, environ=self.environ)
+        if isinstance(lookup, _RememberingLookup):  # a copied context: its own masker
+            lookup = lookup.lookup
+        self.connection = _RememberingLookup(lookup, self.masker)
 
     def resolve(self, value: str, secret: bool = False) -> str:
         """Expand `${VAR}` and `${VAR:-default}`; a missing variable is a ConfigError.
 
         With `secret`, the expanded values are remembered so `mask` hides them in messages.
         """
-
-        def expand(match: Any) -> str:
-            name, default = match["name"], match["default"]
-            if name in self.environ:
-                resolved = self.environ[name]
-            elif default is not None:
-                resolved = default
-            else:
-                raise ConfigError(f"environment variable {name} is not set")
-            if secret and resolved:
-                self._secrets.add(resolved)
-            return resolved
-
-        return ENV_REF.sub(expand, value)
+        return expand(value, self.environ, self.masker if secret else None)
 
     def mask(self, text: str) -> str:
-        """Replace every resolved secret value in `text` with ***."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        """Replace every secret of this run in `text` (in any spelling) with ***."""
+        return self.masker.mask(text)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import enum
 import json
+import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from vigil.masking import mask_tree
 
 # Evidence is for people, not archives: long strings and lists are cut so one noisy
 # check cannot bloat the results store or a task log.
@@ -37,7 +41,9 @@ class CheckResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     check_id: str
-    kind: str
+    # The check family: health, quality (scenarios and probes as they land). One name
+    # everywhere: the spec section, the task group, the store's column, the alert scopes.
+    family: str
     target: str
     status: Status
     severity: Severity = Severity.CRITICAL
@@ -47,6 +53,59 @@ class CheckResult(BaseModel):
     expected: Any = None
     message: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
+    # The spec check's own kind ("http", "suite", "schema_drift"): what ran.
+    check_kind: str = ""
+    # The spec check this result is one part of (an expectation of a suite, an object of a
+    # schema-drift check), or None when the result is the spec check's own.
+    parent: str | None = None
+
+    @property
+    def spec_check(self) -> str:
+        """The id of the spec check this result belongs to (itself, or its parent)."""
+        return self.parent or self.check_id
+
+    @classmethod
+    def of(
+        cls, check: Any, family: str, status: Status, message: str, **fields: Any
+    ) -> CheckResult:
+        """A result for spec check `check` (any model with id, target, severity, kind)."""
+        fields.setdefault("severity", getattr(check, "severity", Severity.CRITICAL))
+        fields.setdefault("check_kind", str(getattr(check, "kind", "")))
+        return cls(
+            check_id=str(getattr(check, "id", "?")),
+            family=family,
+            target=str(getattr(check, "target", "?")),
+            status=status,
+            message=one_line(message),
+            **fields,
+        )
+
+    @classmethod
+    def error_of(cls, check: Any, family: str, reason: str, **fields: Any) -> CheckResult:
+        """`check` could not run: unreachable, timed out, misconfigured — never a pass."""
+        return cls.of(check, family, Status.ERROR, reason, **fields)
+
+    @classmethod
+    def skipped_of(
+        cls, check: Any, family: str, reason: str, blocked_by: Sequence[str] = (), **fields: Any
+    ) -> CheckResult:
+        """`check` was not run, and why; `blocked_by` names the unhealthy targets, if any."""
+        details = {"skipped_because": reason, "blocked_by": list(blocked_by)}
+        details.update(fields.pop("details", {}))
+        return cls.of(
+            check, family, Status.SKIPPED, f"skipped: {reason}", details=details, **fields
+        )
+
+    def masked(self, mask: Callable[[str], str]) -> CheckResult:
+        """This result with `mask` applied to every string a person or a store will read."""
+        return self.model_copy(
+            update={
+                "message": mask(self.message),
+                "observed": mask_tree(self.observed, mask),
+                "expected": mask_tree(self.expected, mask),
+                "details": mask_tree(self.details, mask),
+            }
+        )
 
     @property
     def is_problem(self) -> bool:
@@ -86,3 +145,8 @@ def truncate(value: Any, depth: int = 0) -> Any:
             items.append(f"… {len(value) - MAX_EVIDENCE_ITEMS} more")
         return items
     return value
+
+
+def one_line(text: str) -> str:
+    """Collapse newlines and runs of spaces: driver errors span lines, messages must not."""
+    return re.sub(r"\s+", " ", text).strip()

@@ -42,7 +42,7 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
     results = _results(env, run)
     problems = {k: (r.status, r.message) for k, r in results.items() if r.is_problem}
     assert dag_run.state == "success", problems
-    health = {k for k, r in results.items() if r.kind == "health"}
+    health = {k for k, r in results.items() if r.family == "health"}
     assert health == {
         "demo-db-up",
         "demo-db-port-open",
@@ -51,7 +51,7 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
         "orders-api-health",
         "orders-api-list-orders",
     }
-    quality = {k.split(".")[0] for k, r in results.items() if r.kind == "quality"}
+    quality = {r.spec_check for r in results.values() if r.family == "quality"}
     assert quality == {
         "tenants-data",
         "customers-data",
@@ -96,7 +96,7 @@ def test_inventory_down_fails_inventory_and_skips_orders_with_the_reason(
 
 
 def test_run_parameters_narrow_the_run_to_chosen_targets(env: dict[str, str]) -> None:
-    dag_run, run = _run({"targets": ["demo-db"], "kinds": ["health"], "dry_run": True})
+    dag_run, run = _run({"targets": ["demo-db"], "families": ["health"], "dry_run": True})
     results = _results(env, run)
     assert dag_run.state == "success"
     assert set(results) == {"demo-db-up"}

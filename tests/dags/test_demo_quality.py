@@ -34,7 +34,7 @@ def test_corrupted_data_fails_quality_with_evidence_then_restore_passes(
     store = ResultStore(env["AIRFLOW_CONN_VIGIL_RESULTS"])
     faults.corrupt(demo_system.dsn)
     try:
-        dag_run = run_dag("demo_daily", {"kinds": ["health", "quality"]})
+        dag_run = run_dag("demo_daily", {"families": ["health", "quality"]})
     finally:
         faults.restore(demo_system.dsn)
     run = RunRef("demo", "daily", "demo_daily", dag_run.run_id)
@@ -50,7 +50,7 @@ def test_corrupted_data_fails_quality_with_evidence_then_restore_passes(
         "customers-data.columns",
         "demo-db-schema.public.customers.column.loyalty_tier",
     } <= failed
-    assert not any(r.kind == "health" and r.is_problem for r in results.values())
+    assert not any(r.family == "health" and r.is_problem for r in results.values())
     nulls = results["customers-data.country.not_null"].message
     assert "customers" in nulls and "country" in nulls and "7" in nulls
     prices = results["products-data.price.range"].message
@@ -65,7 +65,7 @@ def test_corrupted_data_fails_quality_with_evidence_then_restore_passes(
     html = report.read_text()
     assert "orders-data.total.matches_items" in html and "index.html" in html
 
-    clean = run_dag("demo_daily", {"kinds": ["quality"]})
+    clean = run_dag("demo_daily", {"families": ["quality"]})
     clean_results = store.run_results(RunRef("demo", "daily", "demo_daily", clean.run_id))
     assert clean.state == "success"
     assert not [r.check_id for r in clean_results if r.is_problem]

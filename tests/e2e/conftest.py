@@ -54,8 +54,17 @@ def _stack_cli(command: str, environ: dict[str, str]) -> subprocess.CompletedPro
 @pytest.fixture(scope="module")
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[control.Stack]:
     state = tmp_path_factory.mktemp("e2e") / "state"
+    # A copy of the repo's specs, so a test can add a spec without touching the checkout.
+    specs = tmp_path_factory.mktemp("e2e-specs")
+    for spec in (REPO / "include" / "specs").glob("*.y*ml"):
+        shutil.copy(spec, specs / spec.name)
     ports = {var: str(free_port()) for var in PORT_VARS}
-    environ = {**_clean_environ(), "VIGIL_STATE_DIR": str(state), **ports}
+    environ = {
+        **_clean_environ(),
+        "VIGIL_STATE_DIR": str(state),
+        "VIGIL_SPECS_DIR": str(specs),
+        **ports,
+    }
     stack = control.Stack(StackPaths.from_env(environ), Ports.from_env(environ))
     try:
         started = _stack_cli("up", environ)

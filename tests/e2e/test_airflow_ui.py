@@ -9,7 +9,11 @@ A screenshot and the rendered DOM are kept under test-artifacts/e2e/.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
@@ -48,7 +52,9 @@ def test_the_run_recorded_its_check_results(e2e_stack: control.Stack, finished_r
     # Skips are allowed (a first run has no earlier row count to compare with); a failure
     # or an error against the healthy demo system is not.
     problems = [f"{r.check_id}: {r.status} {r.message}" for r in results if r.is_problem]
-    assert any(r.kind == "health" for r in results) and any(r.kind == "quality" for r in results)
+    assert any(r.family == "health" for r in results) and any(
+        r.family == "quality" for r in results
+    )
     assert not problems, "checks against the healthy demo system did not pass:\n" + "\n".join(
         problems
     )
@@ -77,3 +83,82 @@ def test_without_a_token_the_ui_asks_to_log_in(
     text = _text(dom)
     assert finished_run not in text, "the run's page was shown without logging in"
     assert re.search(r"(?i)sign in|log ?in|username", text), f"no login form; saw: {text[:1500]}"
+
+
+# --- a broken spec next to a good one, as the running dag-processor sees it ---------------
+
+BROKEN_SPEC = """\
+environment: broken
+targets:
+  db: {kind: postgres, conn_id: vigil_demo_db}
+checks:
+  health:
+    - id: db-up
+      kind: postgres
+      target: db
+      timout_s: 3
+"""
+DEMO_DAGS = ("demo_daily", "demo_weekly", "demo_monthly")
+# The dag-processor re-parses each file every 30 s here (stack settings); two rounds of
+# both files and a margin.
+PARSE_WAIT_S = 180
+T = TypeVar("T")
+
+
+def _wait(what: str, probe: Callable[[], T], timeout: float = PARSE_WAIT_S) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(2)
+    raise AssertionError(f"{what}: not seen within {timeout:.0f} s")
+
+
+def test_a_broken_spec_keeps_the_other_dags_and_shows_its_problems(
+    e2e_stack: control.Stack, finished_run: str, browser_as_admin: Browser, artifacts: Path
+) -> None:
+    """Airflow 3.3's dag-processor hides every DAG of a file that has an import error: the
+    broken spec's error must come from its own file, and the demo's DAGs must stay listed,
+    unpaused and triggerable while it is there."""
+    api = e2e_stack.api()
+    broken = e2e_stack.paths.specs / "broken.yaml"
+    broken.write_text(BROKEN_SPEC)
+    written = datetime.now(UTC)
+    try:
+        errors = _wait(
+            "an import error naming broken.yaml",
+            lambda: [e for e in api.import_errors() if "broken.yaml" in e],
+        )
+        (error,) = errors
+        assert "vigil_broken_specs.py" in error.split(":", 1)[0]
+        assert "broken.yaml:9:" in error and "timout_s" in error, error[:2000]
+        # The file with the good DAGs is parsed again after the broken spec appeared, and
+        # keeps every DAG: listed, active, unpaused.
+        for dag_id in DEMO_DAGS:
+
+            def reparsed(dag_id: str = dag_id) -> bool:
+                return _parsed_since(api.get_dag(dag_id), written)
+
+            _wait(f"{dag_id} re-parsed after the broken spec was added", reparsed)
+            dag = api.get_dag(dag_id)
+            assert dag is not None and not dag["is_stale"] and not dag["is_paused"], dag
+        run_id = api.trigger("demo_daily", {"families": ["health"], "dry_run": True})
+        assert api.wait_run("demo_daily", run_id, timeout=600) == "success"
+        # What a person sees: the DAG list with the import-error notice, and the demo's DAGs.
+        url = f"{api_url(e2e_stack.ports)}/dags"
+        dom = browser_as_admin.dom(url)
+        (artifacts / "dags_with_broken_spec.html").write_text(dom)
+        browser_as_admin.screenshot(url, artifacts / "dags_with_broken_spec.png")
+        text = _text(dom)
+        assert "demo_daily" in text, f"the demo's DAGs are not listed; saw: {text[:1500]}"
+        assert re.search(r"(?i)import error", text), f"no import-error notice; saw: {text[:1500]}"
+    finally:
+        broken.unlink(missing_ok=True)
+
+
+def _parsed_since(dag: dict[str, Any] | None, moment: datetime) -> bool:
+    if dag is None or not dag.get("last_parsed_time"):
+        return False
+    parsed = datetime.fromisoformat(str(dag["last_parsed_time"]).replace("Z", "+00:00"))
+    return parsed > moment

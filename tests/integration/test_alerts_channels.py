@@ -17,9 +17,11 @@ import pytest
 
 import vigil.alerts
 from tests.support.receivers import PLAIN_LOOPBACK, SmtpCapture, StoredRuns, WebhookReceiver
-from vigil.alerts import AlertsConfig, EvaluationReport, Resolver, evaluate
+from vigil.alerts.engine import EvaluationReport, evaluate
+from vigil.alerts.resolver import Resolver
 from vigil.context import ConfigError, ConnectionInfo
 from vigil.results import ResultStore
+from vigil.spec.alerts import AlertsConfig
 from vigil.stack.postgres import free_port
 
 pytestmark = [

@@ -5,25 +5,20 @@ resolve still goes out, dry runs send nothing, a target that is down is one aler
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, time, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import psycopg2
 import pytest
 
 from tests.support.receivers import StoredRuns, WebhookReceiver
-from vigil.alerts import (
-    AlertsConfig,
-    EvaluationReport,
-    Resolver,
-    add_silence,
-    evaluate,
-    list_silences,
-    remove_silence,
-)
-from vigil.alerts.windows import WEEKDAYS, MaintenanceWindow
+from vigil.alerts.engine import EvaluationReport, evaluate
+from vigil.alerts.resolver import Resolver
+from vigil.alerts.silences import add_silence, list_silences, remove_silence
 from vigil.results import ResultStore
+from vigil.spec.alerts import AlertsConfig
+from vigil.spec.windows import MaintenanceWindow, Weekday
 
 pytestmark = pytest.mark.integration
 
@@ -304,7 +299,7 @@ def test_a_late_retry_of_an_older_run_does_not_undo_a_newer_one(
 
 
 def test_silences_are_made_listed_and_removed_with_clear_errors(fresh_db: str) -> None:
-    from vigil.alerts import SilenceError
+    from vigil.alerts.silences import SilenceError
 
     store = ResultStore(fresh_db)
     now = StoredRuns(store, {}).t0
@@ -320,7 +315,7 @@ def test_silences_are_made_listed_and_removed_with_clear_errors(fresh_db: str) -
     removed = remove_silence(store, b.id, removed_by="carol", now=now)
     assert removed.removed_by == "carol" and list_silences(store, now=now) == [a]
     assert len(list_silences(store, include_inactive=True)) == 2
-    for call, says in [
+    refused: list[tuple[Callable[[], object], str]] = [
         (lambda: remove_silence(store, b.id), "no silence #"),
         (lambda: add_silence(store, "target=db", "2h", " ", "bob", now=now), "needs a reason"),
         (lambda: add_silence(store, "target=db", now - timedelta(hours=1), "r", "bob", now=now),
@@ -330,7 +325,8 @@ def test_silences_are_made_listed_and_removed_with_clear_errors(fresh_db: str) -
         (lambda: add_silence(store, "target=db", "tomorrow", "r", "bob", now=now),
          "cannot read duration 'tomorrow'"),
         (lambda: add_silence(store, "color=red", "2h", "r", "bob", now=now), "cannot match on"),
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    for call, says in refused:
         with pytest.raises(SilenceError, match=says):
             call()
 
@@ -425,7 +421,7 @@ def test_a_window_that_cannot_be_read_is_a_problem_not_a_crash(
     store, runs, cfg = setup
     # Bypasses validation, which now refuses it: a time with a zone, as 1320 used to become.
     bad = MaintenanceWindow.model_construct(
-        name="nightly", match={}, timezone="UTC", weekdays=list(WEEKDAYS),
+        name="nightly", match={}, timezone="UTC", weekdays=list(get_args(Weekday)),
         start=time(0, 22, tzinfo=UTC), end=time(0, 23, 30, tzinfo=UTC), cron=None,
         duration=None, reason="",
     )  # fmt: skip

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from tests.support.receivers import StoredRuns, WebhookReceiver
-from vigil.alerts import AlertsConfig, EvaluationReport, evaluate
+from vigil.alerts.engine import EvaluationReport, evaluate
 from vigil.results import ResultStore
+from vigil.spec.alerts import AlertsConfig
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ class Scenario:
 
 
 def resolver() -> Any:
-    from vigil.alerts import Resolver
+    from vigil.alerts.resolver import Resolver
 
     return Resolver(environ={"HOOK_SECRET": SECRET})
 
@@ -143,7 +144,7 @@ def test_run_failure_rate_scoped_by_kind_ignores_other_kinds(
     fresh_db: str, hook: WebhookReceiver
 ) -> None:
     rule = {"id": "quality-rate", "kind": "run_failure_rate", "threshold": 0.2,
-            "select": {"kinds": ["quality"]}}  # fmt: skip
+            "select": {"families": ["quality"]}}  # fmt: skip
     checks = {"q1": ("quality", "db"), "q2": ("quality", "db"), "h1": ("health", "db")}
     s = scenario(fresh_db, hook, rule, checks=checks)
     s.step({"q1": P, "q2": P, "h1": F})  # health failing: not this rule's business
@@ -214,8 +215,8 @@ def test_duration_regression_per_check_and_per_task(fresh_db: str, hook: Webhook
         s.step({"a1": P, "a2": P, "b1": P}, durations={"a1": a1, "a2": 20, "b1": b1})
     [message] = notices(hook)
     assert sorted(message) == [("firing", "slow-check/check_id=a1"),
-                               ("firing", "slow-task/kind=health,target=a"),
-                               ("firing", "slow-task/kind=health,target=b")]  # fmt: skip
+                               ("firing", "slow-task/family=health,target=a"),
+                               ("firing", "slow-task/family=health,target=b")]  # fmt: skip
 
 
 def test_for_runs_keeps_an_alert_pending_until_it_persists(
@@ -245,10 +246,10 @@ def test_routes_by_severity_and_per_rule_override(
          "threshold": 0, "channels": ["hook"]},
     ]  # fmt: skip
     store = ResultStore(fresh_db)
-    cfg = config(hook, *rules).model_dump(by_alias=True)
-    cfg["channels"]["ops-log"] = {"kind": "log"}
-    cfg["routes"] = {"critical": ["hook"], "warning": ["ops-log"]}
-    cfg = AlertsConfig.model_validate(cfg)
+    raw = config(hook, *rules).model_dump(by_alias=True)
+    raw["channels"]["ops-log"] = {"kind": "log"}
+    raw["routes"] = {"critical": ["hook"], "warning": ["ops-log"]}
+    cfg = AlertsConfig.model_validate(raw)
     runs = StoredRuns(store, {})
     runs.add({"api_up": F})
     with caplog.at_level("WARNING", logger="vigil.alerts.notify"):

@@ -12,21 +12,11 @@ import pytest
 from tests.support.docker_api import FakeDockerEngine
 from tests.support.http_server import LocalHttpServer
 from vigil.checks import run_checks
-from vigil.checks.table import format_table
+from vigil.checks.models import ContainerCheck, HttpCheck, PostgresCheck, TcpCheck
 from vigil.context import RunContext, env_connection
 from vigil.result import Status
-from vigil.spec.models import (
-    Checks,
-    ContainerCheck,
-    ContainerTarget,
-    HttpCheck,
-    HttpTarget,
-    PostgresCheck,
-    PostgresTarget,
-    Spec,
-    TcpCheck,
-    TcpTarget,
-)
+from vigil.result_table import format_table
+from vigil.spec.models import Checks, ContainerTarget, HttpTarget, PostgresTarget, Spec, TcpTarget
 from vigil.stack.postgres import LocalPostgres, free_port
 
 pytestmark = pytest.mark.integration
@@ -80,14 +70,14 @@ def test_mixed_batch(servers: tuple[LocalHttpServer, FakeDockerEngine], pg: Loca
         Status.ERROR,
         Status.PASSED,
     ]
-    assert [r.details["check_type"] for r in results] == [
+    assert [r.check_kind for r in results] == [
         "http",
         "http",
         "postgres",
         "tcp",
         "container",
     ]
-    assert all(r.kind == "health" for r in results)
+    assert all(r.family == "health" for r in results)
     table = format_table(results)
     assert table.splitlines()[-1] == "5 checks: 3 passed, 1 failed, 1 error"
     assert "dependency inventory-api is down" in table

@@ -19,9 +19,10 @@ import pytest
 
 from tests.support.docker_api import FakeDockerEngine
 from vigil.checks import container
+from vigil.checks.models import ContainerCheck
 from vigil.context import RunContext
 from vigil.result import CheckResult, Status
-from vigil.spec.models import Checks, ContainerCheck, ContainerTarget, Spec
+from vigil.spec.models import Checks, ContainerTarget, Spec
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def _run(
     target = ContainerTarget(kind="container", container=name, docker_url=docker_url)
     spec = Spec(environment="test", targets={"orders": target}, checks=Checks(health=[check]))
     [result] = container.run(check, RunContext(spec, environ=environ or {}))
-    assert result.details["check_type"] == "container"
+    assert result.check_kind == "container"
     return result
 
 

@@ -13,9 +13,10 @@ import pytest
 
 from tests.support.http_server import LocalHttpServer, self_signed_tls
 from vigil.checks import http, run_checks
+from vigil.checks.models import HttpCheck
 from vigil.context import RunContext
 from vigil.result import CheckResult, Status
-from vigil.spec.models import Checks, HttpCheck, HttpTarget, Spec
+from vigil.spec.models import Checks, HttpTarget, Spec
 from vigil.stack.postgres import free_port
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ def _run(
     spec = Spec(environment="test", targets={"api": target}, checks=Checks(health=[check]))
     results = http.run(check, RunContext(spec, environ=environ or {}))
     assert len(results) == 1
-    assert results[0].details["check_type"] == "http"
+    assert results[0].check_kind == "http"
     return results[0]
 
 

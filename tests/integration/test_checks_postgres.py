@@ -11,9 +11,10 @@ import psycopg2
 import pytest
 
 from vigil.checks import postgres
+from vigil.checks.models import PostgresCheck
 from vigil.context import ConnectionInfo, RunContext, env_connection
 from vigil.result import CheckResult, Status
-from vigil.spec.models import Checks, PostgresCheck, PostgresTarget, Spec
+from vigil.spec.models import Checks, PostgresTarget, Spec
 from vigil.stack.postgres import LocalPostgres, free_port
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def _run(
     environ = {"AIRFLOW_CONN_SHOP_DB": dsn} if dsn else {}
     resolver = connection or (lambda conn_id: env_connection(conn_id, environ))
     [result] = postgres.run(check, RunContext(spec, connection=resolver, environ=environ))
-    assert result.details["check_type"] == "postgres"
+    assert result.check_kind == "postgres"
     return result
 
 

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from vigil.checks import tcp
+from vigil.checks.models import TcpCheck
 from vigil.context import RunContext
 from vigil.result import CheckResult, Status
-from vigil.spec.models import Checks, Spec, TcpCheck, TcpTarget
+from vigil.spec.models import Checks, Spec, TcpTarget
 from vigil.stack.postgres import free_port
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,7 @@ def _run(address: str, environ: dict[str, str] | None = None, timeout_s: float =
     target = TcpTarget(kind="tcp", address=address)
     spec = Spec(environment="test", targets={"cache": target}, checks=Checks(health=[check]))
     [result] = tcp.run(check, RunContext(spec, environ=environ or {}))
-    assert result.details["check_type"] == "tcp"
+    assert result.check_kind == "tcp"
     return result
 
 

@@ -29,7 +29,7 @@ def test_report_regenerates_a_stored_run(fresh_db: str, tmp_path: Path) -> None:
         [
             CheckResult(
                 check_id="api-up",
-                kind="health",
+                family="health",
                 target="api",
                 status=Status.FAILED,
                 message="answered 503, expected 200",

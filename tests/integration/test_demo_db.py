@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import psycopg2
 import psycopg2.errors
@@ -100,7 +101,9 @@ def test_every_foreign_key_has_an_index(cur: psycopg2.extensions.cursor) -> None
 def test_updated_at_trigger(cur: psycopg2.extensions.cursor) -> None:
     before = scalar(cur, "SELECT updated_at FROM tenants WHERE id = 1")
     cur.execute("UPDATE tenants SET name = 'Acme Renamed' WHERE id = 1")
-    assert scalar(cur, "SELECT updated_at FROM tenants WHERE id = 1") > before
+    after = scalar(cur, "SELECT updated_at FROM tenants WHERE id = 1")
+    assert isinstance(before, datetime) and isinstance(after, datetime)
+    assert after > before
 
 
 @pytest.mark.parametrize(

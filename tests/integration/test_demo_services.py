@@ -55,7 +55,9 @@ def create_order(
     )
 
 
-def wait_for_status(demo: DemoSystem, order_id: int, status: str, timeout: float = 15) -> dict:
+def wait_for_status(
+    demo: DemoSystem, order_id: int, status: str, timeout: float = 15
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     order: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -68,10 +70,20 @@ def wait_for_status(demo: DemoSystem, order_id: int, status: str, timeout: float
     raise AssertionError(f"order {order_id} not {status} within {timeout}s: {order}")
 
 
+def wait_for_ticks(demo: DemoSystem, count: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while demo.worker_ticks() < count:
+        assert time.monotonic() < deadline, (
+            f"worker completed {demo.worker_ticks()} ticks, not {count}, within {timeout}s"
+        )
+        time.sleep(0.05)
+
+
 def stock(demo: DemoSystem, sku: str) -> dict[str, Any]:
     response = requests.get(f"{demo.inventory_url}/v1/inventory/{sku}", headers=ACME, timeout=5)
     assert response.status_code == 200, response.text
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def test_health_reports_dependencies(demo: DemoSystem) -> None:
@@ -88,7 +100,7 @@ def test_health_reports_dependencies(demo: DemoSystem) -> None:
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
 @pytest.mark.parametrize("where", ["orders_url", "inventory_url"])
-def test_api_needs_a_tenant_token(demo: DemoSystem, where: str, headers: dict) -> None:
+def test_api_needs_a_tenant_token(demo: DemoSystem, where: str, headers: dict[str, str]) -> None:
     path = "/v1/orders" if where == "orders_url" else "/v1/products"
     response = requests.get(getattr(demo, where) + path, headers=headers, timeout=5)
     assert response.status_code == 401
@@ -196,7 +208,9 @@ def test_cancel_releases_stock_and_refunds(demo: DemoSystem) -> None:
     assert (cancelled["status"], cancelled["cancel_reason"]) == ("cancelled", "customer_request")
     assert all(p["status"] == "refunded" for p in cancelled["payments"])
     assert stock(demo, "SKU-0006")["reserved"] == before["reserved"]
-    time.sleep(1.5)  # three worker ticks: a cancelled order must stay cancelled
+    # A cancelled order must stay cancelled while the worker looks at open orders again:
+    # wait for three more completed ticks (at least two begun after the cancel).
+    wait_for_ticks(demo, demo.worker_ticks() + 3)
     assert wait_for_status(demo, order["id"], "cancelled", timeout=1)["shipped_at"] is None
     # Cancelling again is a no-op; a shipped order (seed order 1) cannot be cancelled.
     again = requests.post(
@@ -207,21 +221,21 @@ def test_cancel_releases_stock_and_refunds(demo: DemoSystem) -> None:
     assert shipped.status_code == 409
 
 
-async def _watch_feed(demo: DemoSystem) -> tuple[list[dict], list[dict], int]:
+async def _watch_feed(demo: DemoSystem) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     async with aiohttp.ClientSession() as session:
         acme = await session.ws_connect(f"{demo.orders_url}/v1/orders/feed", headers=ACME)
         globex = await session.ws_connect(f"{demo.orders_url}/v1/orders/feed", headers=GLOBEX)
         hello = [await ws.receive_json(timeout=5) for ws in (acme, globex)]
         assert [h["tenant"] for h in hello] == ["acme", "globex"]
         order_id = (await asyncio.to_thread(create_order, demo, "SKU-0007")).json()["id"]
-        seen: list[dict] = []
+        seen: list[dict[str, Any]] = []
         deadline = time.monotonic() + 15
         while not any(e.get("status") == "shipped" for e in seen):
             assert time.monotonic() < deadline, f"no shipped event for {order_id}: {seen}"
             event = await acme.receive_json(timeout=max(0.1, deadline - time.monotonic()))
             if event.get("order_id") == order_id:
                 seen.append(event)
-        others: list[dict] = []
+        others: list[dict[str, Any]] = []
         while True:
             try:
                 others.append(json.loads((await globex.receive(timeout=0.5)).data))

@@ -1,13 +1,13 @@
 """One task's work without Airflow (vigil.pipeline), against a real results store and real
-closed ports: gating chains through dependencies, dead tasks cannot leave a green run,
-and a retried task's results replace its earlier ones."""
+closed ports: gating chains through dependencies, and a retried task's results replace its
+earlier ones. (Checks nobody recorded: tests/unit/test_pipeline_pieces.py.)"""
 
 from __future__ import annotations
 
 import pytest
 
 from vigil.context import RunContext
-from vigil.pipeline import Selection, run_target, unrecorded
+from vigil.pipeline import Selection, run_target
 from vigil.result import CheckResult, Status
 from vigil.results.store import ResultStore, RunRef
 from vigil.spec.models import Spec
@@ -61,21 +61,11 @@ def test_a_skip_chains_through_dependencies(fresh_db: str) -> None:
     assert orders.status is Status.SKIPPED and orders.details["blocked_by"] == ["inv"]
 
 
-def test_checks_nobody_recorded_become_errors(fresh_db: str) -> None:
-    spec = _spec()
-    recorded = [CheckResult(check_id="db-port", kind="health", target="db", status=Status.PASSED)]
-    missing = unrecorded(spec, Selection(frozenset({"health"})), recorded)
-    assert {r.check_id for r in missing} == {"inv-health", "orders-health"}
-    assert all(r.status is Status.ERROR and "no result recorded" in r.message for r in missing)
-    only_db = Selection(frozenset({"health"}), targets=frozenset({"db"}))
-    assert unrecorded(spec, only_db, recorded) == []
-
-
 def test_a_retry_replaces_what_the_failed_attempt_recorded(fresh_db: str) -> None:
     store = ResultStore(fresh_db)
     whole_suite_error = CheckResult(
         check_id="orders-data",
-        kind="quality",
+        family="quality",
         target="db",
         status=Status.ERROR,
         message="connection dropped",
@@ -83,11 +73,11 @@ def test_a_retry_replaces_what_the_failed_attempt_recorded(fresh_db: str) -> Non
     store.record(RUN, [whole_suite_error], replace=("quality", "db"))
     retry = [
         CheckResult(
-            check_id=f"orders-data.{name}", kind="quality", target="db", status=Status.PASSED
+            check_id=f"orders-data.{name}", family="quality", target="db", status=Status.PASSED
         )
         for name in ("columns", "row_count")
     ]
-    other = CheckResult(check_id="db-port", kind="health", target="db", status=Status.PASSED)
+    other = CheckResult(check_id="db-port", family="health", target="db", status=Status.PASSED)
     store.record(RUN, [other])
     store.record(RUN, retry, replace=("quality", "db"))
     assert sorted(r.check_id for r in store.run_results(RUN)) == [

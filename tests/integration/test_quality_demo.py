@@ -18,10 +18,10 @@ import pytest
 import demo.db
 from demo import defects
 from vigil.context import RunContext
-from vigil.quality.family import run_checks
+from vigil.quality.run import run_checks
 from vigil.result import CheckResult, Status
 from vigil.results.store import ResultStore, RunRef
-from vigil.spec import load_spec
+from vigil.spec.loader import load_spec
 from vigil.spec.models import Spec
 from vigil.stack.postgres import LocalPostgres
 
@@ -115,7 +115,7 @@ def test_every_suite_check_reports_every_expectation(runs: Runs) -> None:
         assert f"{check}.row_count.change" in ids
     assert set(runs.clean) == set(runs.restored)
     for result in runs.clean.values():
-        assert result.kind == "quality" and result.target == "demo-db"
+        assert result.family == "quality" and result.target == "demo-db"
 
 
 def test_clean_demo_passes_every_expectation(runs: Runs) -> None:

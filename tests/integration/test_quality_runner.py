@@ -77,7 +77,7 @@ def test_clean_data_passes_every_expectation(shop: str) -> None:
         r.message for r in results.values() if r.status is not Status.PASSED
     ]
     for result in results.values():
-        assert result.kind == "quality" and result.target == "shop-db"
+        assert result.family == "quality" and result.target == "shop-db"
         assert result.details["table"] == "public.orders"
         assert result.details["suite"] == "orders"
     assert results["orders.expect_column_values_to_be_in_set.currency"].severity is Severity.WARNING

@@ -129,7 +129,7 @@ def test_each_change_is_one_failed_result_naming_it(shop: str, tmp_path: Path) -
     index = results["schema_drift.public.orders.index.orders_customer_idx"]
     assert index.message.startswith("orders: index orders_customer_idx removed (was CREATE INDEX")
     for result in results.values():
-        assert result.target == "shop-db" and result.kind == "quality"
+        assert result.target == "shop-db" and result.family == "quality"
         json.dumps(result.to_row())
 
 

@@ -81,16 +81,17 @@ def body_rows(tables: Tables, name: str) -> list[tuple[dict[str, str], list[str]
 def record_run(
     store: ResultStore, env: str, started: datetime, plan: Mapping[str, tuple[Status, float]],
     *, seconds: float | None, kinds: dict[str, str] | None = None,
-    targets: dict[str, str] | None = None,
+    targets: dict[str, str] | None = None, parents: dict[str, str] | None = None,
 ) -> None:  # fmt: skip
     """One run of `env` started at `started`: check id -> (status, duration ms); finished
     after `seconds`, or left running when None."""
     run = RunRef(env, "daily", f"{env}_daily", f"run_{started:%Y%m%dT%H%M}")
     store.start_run(run, started_at=started)
     store.record(run, [
-        CheckResult(check_id=cid, kind=(kinds or {}).get(cid, "health"),
+        CheckResult(check_id=cid, family=(kinds or {}).get(cid, "health"),
                     target=(targets or TARGETS)[cid], status=status, started_at=started,
-                    duration_ms=ms, message=f"{cid} {status} at {started:%d %b}")
+                    duration_ms=ms, message=f"{cid} {status} at {started:%d %b}",
+                    parent=(parents or {}).get(cid))
         for cid, (status, ms) in plan.items()
     ])  # fmt: skip
     if seconds is not None:
@@ -267,7 +268,7 @@ def test_review_never_ran_and_only_skipped(review_store: ResultStore) -> None:
 
 def test_review_pass_rate_against_the_previous_window(review_store: ResultStore) -> None:
     tables = parse(render_review_report(review_store, "shop", spec=SPEC, now=NOW))
-    rates = {attrs["data-kind"]: cells[1:] for attrs, cells in body_rows(tables, "rates")}
+    rates = {attrs["data-family"]: cells[1:] for attrs, cells in body_rows(tables, "rates")}
     # ran before, pass rate before, ran now, pass rate now, change
     assert rates == {
         "all checks": ["8", "100.0%", "29", "58.6%", "-41.4 pts"],  # 17 of 29 passed
@@ -318,7 +319,9 @@ def test_review_without_a_spec_says_what_it_cannot_show(
 
 
 def test_suite_and_drift_results_count_for_their_spec_check(fresh_db: str) -> None:
-    """A suite reports `<check id>.<expectation id>`, drift `<check id>.<object>`: they ran."""
+    """A suite reports its expectations, drift its objects, each with its spec check as
+    `parent`: the spec check ran. Ids alone decide nothing (`orders-data-archive.x` is not
+    a part of `orders-data`)."""
     spec = Spec.model_validate({
         "environment": "dq",
         "targets": {"db": {"kind": "postgres", "conn_id": "db"}},
@@ -333,8 +336,11 @@ def test_suite_and_drift_results_count_for_their_spec_check(fresh_db: str) -> No
     store = ResultStore(fresh_db)
     plan = {"orders-data.columns": (P, 1.0), "orders-data.row_count": (F, 1.0),
             "db-schema.public.orders.column.note": (F, 1.0)}  # fmt: skip
+    parents = {"orders-data.columns": "orders-data", "orders-data.row_count": "orders-data",
+               "db-schema.public.orders.column.note": "db-schema"}  # fmt: skip
+    plan["items-data.row_count"] = (P, 1.0)  # an id that looks like a part, with no parent
     record_run(store, "dq", at("03-20"), plan, seconds=1, kinds=dict.fromkeys(plan, "quality"),
-               targets=dict.fromkeys(plan, "db"))  # fmt: skip
+               targets=dict.fromkeys(plan, "db"), parents=parents)  # fmt: skip
     tables = parse(render_review_report(store, "dq", spec=spec, now=NOW))
     never = [attrs["data-check-id"] for attrs, _ in body_rows(tables, "never-ran")]
     assert never == ["items-data"]

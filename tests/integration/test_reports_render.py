@@ -25,7 +25,7 @@ SIZE = (1280, 2000)
 def results() -> list[CheckResult]:
     def one(check_id: str, target: str, status: Status, **extra: object) -> CheckResult:
         return CheckResult.model_validate(
-            {"check_id": check_id, "kind": "health", "target": target, "status": status,
+            {"check_id": check_id, "family": "health", "target": target, "status": status,
              "started_at": T0, "duration_ms": 40.0, **extra}
         )  # fmt: skip
 

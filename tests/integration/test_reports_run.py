@@ -37,7 +37,7 @@ ALERTS = [
 
 def result(check_id: str, kind: str, target: str, status: Status, **extra: object) -> CheckResult:
     return CheckResult.model_validate(
-        {"check_id": check_id, "kind": kind, "target": target, "status": status,
+        {"check_id": check_id, "family": kind, "target": target, "status": status,
          "started_at": T0, **extra}
     )  # fmt: skip
 
@@ -137,7 +137,7 @@ def cells(row: Node) -> list[str]:
 @pytest.fixture
 def store(fresh_db: str) -> ResultStore:
     store = ResultStore(fresh_db)
-    store.start_run(RUN, started_at=T0, params={"kinds": ["health", "quality"]})
+    store.start_run(RUN, started_at=T0, params={"families": ["health", "quality"]})
     store.record(RUN, RESULTS)
     store.finish_run(RUN, ended_at=T0 + timedelta(seconds=95))
     return store
@@ -220,9 +220,9 @@ def test_without_links_there_are_none(store: ResultStore) -> None:
 def test_summary_by_kind_and_target(dom: Node) -> None:
     table = dom.one("table", class_="summary")
     rows = {
-        (r.attrs["data-kind"], r.attrs["data-target"]): cells(r)[2:9]
+        (r.attrs["data-family"], r.attrs["data-target"]): cells(r)[2:9]
         for r in table.find_all("tr")
-        if "data-kind" in r.attrs
+        if "data-family" in r.attrs
     }
     # checks, passed, failed, error, skipped, pass rate, duration (first start → last end)
     assert rows == {

@@ -4,6 +4,7 @@ recent runs; and EXPLAIN showing each query uses its index on a few thousand row
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg2
 import psycopg2.extras
@@ -32,7 +33,7 @@ def run_ref(days_ago: int, environment: str = "demo", cadence: str = "daily") ->
 def make_result(check_id: str, status: Status, started_at: datetime) -> CheckResult:
     kind, target, severity, _ = PLAN[check_id]
     return CheckResult(
-        check_id=check_id, kind=kind, target=target, status=status, severity=severity,
+        check_id=check_id, family=kind, target=target, status=status, severity=severity,
         started_at=started_at, duration_ms=float(len(check_id)), message=f"{check_id} {status}",
     )  # fmt: skip
 
@@ -130,14 +131,14 @@ def test_failure_rate_by_other_groupings(store: ResultStore) -> None:
     assert daily.key == {"cadence": "daily", "severity": "critical"}
     assert (daily.total, daily.problems) == (2, 1)
     # Equal rates: the group with more problems first.
-    assert rates(store.failure_rate("staging", by=("kind",))) == [
+    assert rates(store.failure_rate("staging", by=("family",))) == [
         (("postgres",), 2, 2, 0, 1.0),
         (("http",), 1, 1, 0, 1.0),
     ]
 
 
 def test_failure_rate_rejects_unknown_groupings_and_windows(store: ResultStore) -> None:
-    with pytest.raises(ValueError, match=r"cannot group by 'status'.*kind, target"):
+    with pytest.raises(ValueError, match=r"cannot group by 'status'.*family, target"):
         store.failure_rate("demo", by=("status",))
     with pytest.raises(ValueError, match=r"last_runs must be a positive integer, got 0"):
         store.failure_rate("demo", last_runs=0)
@@ -180,7 +181,7 @@ def big_store(fresh_db: str) -> ResultStore:
         SELECT 'other_' || (g %% 100), 'daily', 'other_daily_' || (g %% 100), 'r' || g,
                now() - g * interval '1 hour' FROM generate_series(1, 3000) g;
         INSERT INTO vigil.check_results
-            (run, environment, check_id, kind, target, status, severity, started_at)
+            (run, environment, check_id, family, target, status, severity, started_at)
         SELECT r.id, r.environment, 'check_' || lpad(i::text, 2, '0'),
                (ARRAY['http', 'postgres', 'tcp', 'container'])[i %% 4 + 1], 't' || (i %% 8),
                CASE WHEN (i + r.id) %% 7 = 0 THEN 'failed' ELSE 'passed' END, 'critical',
@@ -195,7 +196,7 @@ def big_store(fresh_db: str) -> ResultStore:
     return store
 
 
-def execute(dsn: str, sql: str, params: dict | None = None) -> list[dict]:
+def execute(dsn: str, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
@@ -205,7 +206,7 @@ def execute(dsn: str, sql: str, params: dict | None = None) -> list[dict]:
         conn.close()
 
 
-def plan(dsn: str, sql: str, params: dict) -> str:
+def plan(dsn: str, sql: str, params: dict[str, Any]) -> str:
     rows = execute(dsn, "EXPLAIN " + sql, params)
     return "\n".join(row["QUERY PLAN"] for row in rows)
 
@@ -218,7 +219,7 @@ def test_history_queries_use_their_indexes(big_store: ResultStore, fresh_db: str
     [overall] = big_store.failure_rate("env1", by=(), last_runs=7)
     assert (overall.total, overall.problems) == (7 * CHECKS, CHECKS)  # (i + id) % 7: 1 in 7
     cutoff = NOW - timedelta(days=3, hours=12)
-    cases = {
+    cases: dict[str, tuple[str, dict[str, Any], list[str]]] = {
         "latest_results": (
             queries.LATEST_RESULTS, {"env": "env1"}, ["check_results_env_check_started_idx"],
         ),
@@ -233,12 +234,12 @@ def test_history_queries_use_their_indexes(big_store: ResultStore, fresh_db: str
             ["check_results_env_check_started_idx"],
         ),
         "failure_rate since T": (
-            queries.failure_rate_sql(("kind", "target"), last_runs=False),
+            queries.failure_rate_sql(("family", "target"), last_runs=False),
             {"env": "env1", "last_runs": None, "cutoff": cutoff},
             ["check_results_env_started_idx"],
         ),
         "failure_rate last N runs": (
-            queries.failure_rate_sql(("kind", "target"), last_runs=True),
+            queries.failure_rate_sql(("family", "target"), last_runs=True),
             {"env": "env1", "last_runs": 3, "cutoff": None},
             ["runs_env_started_idx", "check_results_run_check_key"],
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -16,12 +17,13 @@ from vigil.results.migrations import MIGRATIONS_DIR, load
 pytestmark = pytest.mark.integration
 
 
-def query(dsn: str, sql: str) -> list[tuple]:
+def query(dsn: str, sql: str) -> list[tuple[Any, ...]]:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
-            return cur.fetchall()
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
     finally:
         conn.close()
 

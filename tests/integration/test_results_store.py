@@ -22,14 +22,14 @@ def result(
     check_id: str,
     status: Status = Status.PASSED,
     *,
-    kind: str = "http",
+    family: str = "http",
     target: str = "api",
     severity: Severity = Severity.CRITICAL,
     **fields: object,
 ) -> CheckResult:
     return CheckResult(
-        check_id=check_id, kind=kind, target=target, status=status, severity=severity,
-        started_at=fields.pop("started_at", T0), **fields,  # type: ignore[arg-type]
+        check_id=check_id, family=family, target=target, status=status, severity=severity,
+        started_at=fields.pop("started_at", T0), **fields,
     )  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def test_a_retried_task_replaces_its_results_and_counts_once(fresh_db: str) -> N
     store = ResultStore(fresh_db)
     store.start_run(RUN, started_at=T0)
     store.record(RUN, [result("api_up"), result("api_body", Status.FAILED, message="first try")])
-    store.record(RUN, [result("db_up", kind="postgres", target="db")])
+    store.record(RUN, [result("db_up", family="postgres", target="db")])
     # The api task is retried: the same two checks again, api_body now passing.
     store.record(RUN, [result("api_up"), result("api_body", message="second try")])
 
@@ -174,19 +174,19 @@ def test_results_of_filters_by_kind_and_targets(fresh_db: str) -> None:
     store.record(
         RUN,
         [
-            result("api_up", kind="health", target="api"),
-            result("db_up", kind="health", target="db"),
-            result("cache_up", kind="health", target="cache"),
-            result("orders_rows", kind="quality", target="db"),
+            result("api_up", family="health", target="api"),
+            result("db_up", family="health", target="db"),
+            result("cache_up", family="health", target="cache"),
+            result("orders_rows", family="quality", target="db"),
         ],
     )
 
-    def ids(**filters: object) -> list[str]:
-        return [r.check_id for r in store.results_of(RUN, **filters)]  # type: ignore[arg-type]
+    def ids(family: str | None = None, targets: list[str] | None = None) -> list[str]:
+        return [r.check_id for r in store.results_of(RUN, family=family, targets=targets)]
 
     assert ids() == ["api_up", "cache_up", "db_up", "orders_rows"]
-    assert ids(kind="health") == ["api_up", "cache_up", "db_up"]
-    assert ids(kind="health", targets=["db", "api"]) == ["api_up", "db_up"]
+    assert ids(family="health") == ["api_up", "cache_up", "db_up"]
+    assert ids(family="health", targets=["db", "api"]) == ["api_up", "db_up"]
     assert ids(targets=["db"]) == ["db_up", "orders_rows"]
     assert ids(targets=[]) == []
     other_run = RunRef("demo", "daily", "demo_daily", "never_recorded")
@@ -249,7 +249,7 @@ def test_nul_bytes_in_evidence_do_not_stop_the_write(fresh_db: str) -> None:
     # A binary error page quoted as evidence: PostgreSQL text and JSONB refuse NUL.
     binary = CheckResult(
         check_id="api",
-        kind="health",
+        family="health",
         target="api",
         status=Status.FAILED,
         message="answered 500: \x00\x01",

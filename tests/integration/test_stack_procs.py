@@ -60,11 +60,26 @@ def test_stop_ends_the_process_and_its_children(paths: StackPaths) -> None:
     assert procs.recorded(paths) == []
 
 
+def _wait_for_line(paths: StackPaths, name: str, line: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if line in paths.log(name).read_text().splitlines():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never printed {line!r}")
+
+
 def test_a_process_that_ignores_sigterm_is_killed(paths: StackPaths) -> None:
-    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(120)"
+    )
     managed = procs.start(paths, "stubborn", [sys.executable, "-c", stubborn], os.environ)
-    time.sleep(0.5)  # let it install its handler; the bound below is what is tested
+    _wait_for_line(paths, "stubborn", "ready")  # its SIGTERM handler is installed from here
+    began = time.monotonic()
     assert procs.stop(paths, ["stubborn"], timeout=1) == ["stubborn"]
+    # SIGTERM was ignored, so only the SIGKILL after the 1 s grace can have ended it.
+    assert time.monotonic() - began >= 1.0
     assert not _alive(managed.pid)
 
 

@@ -130,8 +130,9 @@ class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
 
     def server_close(self) -> None:
         super().server_close()
-        if os.path.exists(self.server_address):  # type: ignore[arg-type]
-            os.unlink(self.server_address)  # type: ignore[arg-type]
+        path = self.server_address  # a Unix socket's path; typeshed allows any buffer
+        if isinstance(path, str | bytes) and os.path.exists(path):
+            os.unlink(path)
 
 
 def _handler_for(engine: FakeDockerEngine) -> type[BaseHTTPRequestHandler]:

@@ -255,7 +255,7 @@ class StoredRuns:
             reason = f"{blocker} is unhealthy ({blocker}_up: down)"
             details, message = {"skipped_because": reason}, f"skipped: {reason}"
         return CheckResult(
-            check_id=check_id, kind=kind, target=target, status=Status(status),
+            check_id=check_id, family=kind, target=target, status=Status(status),
             started_at=start, duration_ms=ms, message=message, details=details,
         )  # fmt: skip
 

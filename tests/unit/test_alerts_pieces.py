@@ -12,18 +12,20 @@ import jsonschema
 import pytest
 
 import vigil.alerts
-from vigil.alerts import Delivery, DeliveryResult, Digest, MaintenanceWindow, Notice, Resolver
-from vigil.alerts.config import ConsecutiveFailures, RunFailureRate
-from vigil.alerts.delivery import deliver, http_outcome
+from vigil.alerts.delivery import DeliveryResult, deliver, http_outcome
+from vigil.alerts.digest import Digest, Notice
 from vigil.alerts.folding import fold
 from vigil.alerts.history import History, Row, RunRecord, _blockers
+from vigil.alerts.resolver import Resolver
 from vigil.alerts.rules import Finding, fingerprint
 from vigil.alerts.signals import SIGNALS
 from vigil.alerts.silences import SilenceError, parse_scope
 from vigil.alerts.state import Step, transition
-from vigil.alerts.windows import matches
+from vigil.context import ConfigError
 from vigil.result import Severity, Status
 from vigil.results import RunRef
+from vigil.spec.alerts import ConsecutiveFailures, Delivery, RunFailureRate
+from vigil.spec.windows import MaintenanceWindow, matches
 
 pytestmark = pytest.mark.unit
 
@@ -316,7 +318,7 @@ def test_resolver_masks_what_it_resolved_as_secret() -> None:
     assert resolver.expand("${N}") == "x"
     assert resolver.mask(f"failed: {url}") == "failed: ***"
     assert resolver.mask("POST /T1/B2/tokentoken refused") == "POST *** refused"
-    with pytest.raises(Exception, match="MISSING is not set"):
+    with pytest.raises(ConfigError, match="environment variable MISSING is not set"):
         resolver.expand("${MISSING}")
 
 
@@ -330,8 +332,8 @@ def test_resolver_masks_each_referenced_value_not_the_whole_text() -> None:
 
 
 def test_a_zero_median_baseline_still_yields_json_safe_numbers() -> None:
-    from vigil.alerts.config import DurationRegression
     from vigil.alerts.rules import duration_regression
+    from vigil.spec.alerts import DurationRegression
 
     def run_of(pk: int, ms: float) -> RunRecord:
         record = RunRecord(pk, RUN, "success", T - timedelta(hours=pk), None, False)

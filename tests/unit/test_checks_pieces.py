@@ -9,8 +9,8 @@ import pytest
 
 from tests.support.docker_api import container_attrs
 from vigil.checks import container, http, postgres, tcp
+from vigil.checks.models import ContainerCheck, HttpCheck, PostgresCheck
 from vigil.context import ConfigError
-from vigil.spec.models import ContainerCheck, HttpCheck, PostgresCheck
 
 pytestmark = pytest.mark.unit
 

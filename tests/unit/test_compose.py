@@ -176,7 +176,7 @@ def test_the_local_stack_provides_the_same_variables(tmp_path: Path) -> None:
 
 def _pinned_airflow() -> str:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pins = [d for d in project["dependencies"] if re.match(r"apache-airflow==", d)]
+    pins: list[str] = [d for d in project["dependencies"] if re.match(r"apache-airflow==", d)]
     assert len(pins) == 1, f"expected one apache-airflow==X pin, found {pins}"
     return pins[0].split("==", 1)[1]
 

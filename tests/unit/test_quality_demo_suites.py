@@ -12,7 +12,7 @@ from vigil.quality._gx import gx
 from vigil.quality.lint import lint_spec
 from vigil.quality.schema_drift import load_snapshot
 from vigil.quality.suites import load_suite
-from vigil.spec import load_spec
+from vigil.spec.loader import load_spec
 
 pytestmark = pytest.mark.unit
 

@@ -15,8 +15,8 @@ import pytest
 
 from vigil.cli import main
 from vigil.quality.lint import lint_spec
-from vigil.spec import load_spec
 from vigil.spec.errors import Problem
+from vigil.spec.loader import load_spec
 
 pytestmark = pytest.mark.unit
 
@@ -198,3 +198,66 @@ def test_specs_without_suites_never_import_gx(tmp_path: Path) -> None:
         env={**os.environ, "VIGIL_EXPECTATIONS_DIR": str(folder)},
     )
     assert (done.returncode, done.stdout) == (0, "ok: 1 spec, 1 checks\n"), done.stderr
+
+
+def test_a_0x_suite_is_one_problem_with_the_command_that_converts_it(tmp_path: Path) -> None:
+    old = {
+        "expectation_suite_name": "orders",
+        "data_asset_type": "Dataset",
+        "expectations": [
+            {"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {"column": c}}
+            for c in ("id", "status", "total", "currency")
+        ],
+    }
+    spec, folder = setup(tmp_path, old)
+    [problem] = lint(spec, folder)
+    assert problem.message.startswith(
+        "this is a Great Expectations 0.x suite (it uses 'expectation_suite_name', "
+        "'data_asset_type', 'expectation_type'); Vigil reads GX 1.x suites: convert it with "
+        f"`vigil suites migrate {folder / 'qa' / 'orders.json'} --in-place`"
+    )
+
+
+def test_what_postgresql_cannot_run_is_refused_by_name_with_the_alternative(
+    tmp_path: Path,
+) -> None:
+    suite = good_suite(
+        expectation(
+            "expect_column_values_to_match_strftime_format", column="d", strftime_format="%Y-%m-%d"
+        ),
+        expectation(
+            "expect_column_values_to_not_be_null",
+            column="d",
+            row_condition='kind == "x"',
+            condition_parser="pandas",
+        ),
+    )
+    spec, folder = setup(tmp_path, suite)
+    strftime, pandas = lint(spec, folder)
+    assert strftime.path == "expectations[1] (expect_column_values_to_match_strftime_format)"
+    assert strftime.line is not None
+    assert strftime.message.startswith(
+        "expect_column_values_to_match_strftime_format cannot run on PostgreSQL"
+    )
+    assert "instead: expect_column_values_to_match_regex" in strftime.message
+    assert pandas.message.startswith("condition_parser 'pandas' is read by pandas or Spark only")
+
+
+def test_ids_that_depend_on_order_are_warnings_not_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    twice = good_suite(
+        expectation("expect_column_value_lengths_to_be_between", column="status", min_value=1),
+        expectation("expect_column_value_lengths_to_be_between", column="status", max_value=9),
+    )
+    spec, folder = setup(tmp_path, twice)
+    warned: list[Problem] = []
+    assert lint_spec(load_spec(spec), folder, warn=warned.append) == []
+    assert [w.path for w in warned] == [
+        "expectations[1] (expect_column_value_lengths_to_be_between)",
+        "expectations[2] (expect_column_value_lengths_to_be_between)",
+    ]
+    monkeypatch.setenv("VIGIL_EXPECTATIONS_DIR", str(folder))
+    assert main(["check-spec", str(spec)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: ") == 2 and "set a meta.id on each" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -111,8 +112,8 @@ def test_observed_message_for_aggregates_and_column_sets() -> None:
 
 
 def test_unknown_expectation_types_still_read() -> None:
-    assert messages.expectation("expect_column_kl_divergence_to_be_less_than", {}) == (
-        "column kl divergence to be less than"
+    assert messages.expectation("expect_column_values_to_be_valid_isbn", {}) == (
+        "column values to be valid isbn"
     )
     assert messages.violation("expect_something_new", {}) == "failing expect_something_new"
 
@@ -129,7 +130,7 @@ def test_failing_rows_are_named_by_their_primary_key() -> None:
         "customers.country", "expect_column_values_to_not_be_null", {}, result
     )
     assert text == "customers.country: 7 of 3,000 rows (0.23%) NULL; rows id=1, 2, 3, 4, 5, …"
-    two = {
+    two: dict[str, Any] = {
         "unexpected_index_column_names": ["tenant_id", "id"],
         "partial_unexpected_index_list": [{"tenant_id": 1, "id": 5, "x": 0}],
     }
@@ -154,3 +155,60 @@ def test_ordered_columns_mismatch_reads_as_positions() -> None:
         "customers: columns differ from the list: column 3 should be 'tier', found none; "
         "column 1 should be 'id', found 'uid'"
     )
+
+
+def test_distinct_values_outside_the_set_are_shown() -> None:
+    """Not "1 of None rows (n/a)": GX counts distinct values here, and lists them."""
+    kind = "expect_column_distinct_values_to_be_in_set"
+    kwargs = {"value_set": ["book", "toy"]}
+    result = {
+        "observed_value": None,
+        "unexpected_count": 2,
+        "partial_unexpected_list": ["garden", "music"],
+    }
+    assert messages.distinct_values("products.category", kind, kwargs, result) == (
+        "products.category: 2 distinct values not in {'book', 'toy'}: 'garden', 'music'"
+    )
+    equal = {
+        "observed_value": None,
+        "unexpected_count": 0,
+        "missing_count": 1,
+        "partial_missing_list": ["toy"],
+    }
+    assert (
+        messages.distinct_values("p.c", "expect_column_distinct_values_to_equal_set", kwargs, equal)
+        == "p.c: 1 value of {'book', 'toy'} never appears: 'toy'"
+    )
+
+
+def test_multi_column_values_read_as_a_person_writes_them() -> None:
+    pair = (Decimal("849.00"), Decimal("9999.00"))
+    kwargs = {"column_A": "total", "column_B": "items_total"}
+    result = {"unexpected_count": 1, "element_count": 10, "partial_unexpected_list": [pair]}
+    text = messages.rows_failed(
+        "orders.total,items_total", "expect_column_pair_values_to_be_equal", kwargs, result
+    )
+    assert text.endswith("different in the two columns; e.g. (total=849.00, items_total=9999.00)")
+    assert "Decimal" not in text
+    assert messages.value({"a": 1, "b": None}) == "(a=1, b=NULL)"
+    assert messages.value([1, "x"]) == "(1, 'x')"
+
+
+def test_kl_divergence_says_what_was_measured_and_the_bound() -> None:
+    kind = "expect_column_kl_divergence_to_be_less_than"
+    kwargs = {"threshold": 0.1}
+    assert messages.observed("r.q", kind, kwargs, {"observed_value": 0.4217}, False) == (
+        "r.q: KL divergence from the expected partition is 0.4217, above the threshold 0.1"
+    )
+    assert messages.observed("r.q", kind, kwargs, {"observed_value": None}, False) == (
+        "r.q: KL divergence from the expected partition is infinite (the column has a value "
+        "the expected partition gives no weight), above the threshold 0.1"
+    )
+    mean = messages.observed(
+        "t.x",
+        "expect_column_mean_to_be_between",
+        {"min_value": 1},
+        {"observed_value": None},
+        False,
+    )
+    assert mean == "t.x: observed nothing (no non-NULL value to measure), expected mean >= 1"

@@ -186,7 +186,8 @@ def test_sessions_are_read_only_with_a_statement_timeout() -> None:
     assert query["options"] == [kwargs["options"]]
     assert query["application_name"] == ["vigil-quality"]
     assert db.describe() == "db.example:6543/shop"
-    assert db.hide("password p@ss leaked") == "password *** leaked"
+    assert db.mask("password p@ss leaked") == "password *** leaked"
+    assert db.mask("DSN password=p%40ss") == "DSN password=***"
 
 
 def test_socket_hosts_travel_as_a_query_parameter() -> None:

@@ -45,23 +45,68 @@ def test_fixture_suite_loads_with_ids_and_severities() -> None:
     assert orphans.description == "orders whose customer does not exist"
 
 
-def test_default_ids_use_column_or_kwargs_hash_and_disambiguate(tmp_path: Path) -> None:
-    low = {"column": "amount", "min_value": 0}
-    high = {"column": "amount", "max_value": 10}
+def between(**kwargs: Any) -> dict[str, Any]:
+    return {"type": "expect_column_values_to_be_between", "kwargs": kwargs}
+
+
+def test_default_ids_name_what_is_checked_and_number_namesakes(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         [
-            {"type": "expect_column_values_to_be_between", "kwargs": low},
-            {"type": "expect_column_values_to_be_between", "kwargs": high},
+            between(column="amount", min_value=0),
+            between(column="amount", max_value=10),
             {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
         ],
     )
-    ids = [c.check_id for c in load_suite(path).checks]
-    assert ids[0].startswith("s.expect_column_values_to_be_between.amount.")
-    assert ids[1].startswith("s.expect_column_values_to_be_between.amount.")
-    assert ids[0] != ids[1]
-    assert ids[2].startswith("s.expect_table_row_count_to_be_between.")
-    assert ids == [c.check_id for c in load_suite(path).checks]  # stable across loads
+    suite = load_suite(path)
+    assert [c.check_id for c in suite.checks] == [
+        "s.expect_column_values_to_be_between.amount",  # the first keeps its readable id
+        "s.expect_column_values_to_be_between.amount.2",
+        "s.expect_table_row_count_to_be_between",  # no hash of the bounds
+    ]
+    assert [c.check_id for c in load_suite(path).checks] == [c.check_id for c in suite.checks]
+
+
+def test_ids_survive_a_threshold_change(tmp_path: Path) -> None:
+    """Changing a bound, a set or `mostly` keeps every id: history and alerts go on."""
+    before = [
+        between(column="amount", min_value=0),
+        between(column="amount", max_value=10),
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "s", "value_set": [1]}},
+    ]
+    after = [
+        between(column="amount", min_value=5, mostly=0.9),
+        between(column="amount", max_value=99),
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1000}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "s", "value_set": [2]}},
+    ]
+    ids = [c.check_id for c in load_suite(write(tmp_path, before)).checks]
+    assert ids == [c.check_id for c in load_suite(write(tmp_path, after)).checks]
+
+
+def test_ids_that_depend_on_order_are_warned_about(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        [
+            between(column="amount", min_value=0),
+            between(column="amount", max_value=10),
+            between(column="price", min_value=0),
+            {**between(column="tax", min_value=0), "meta": {"id": "tax.min"}},
+            {**between(column="tax", max_value=1), "meta": {"id": "tax.max"}},
+        ],
+    )
+    warnings = load_suite(path).warnings
+    assert len(warnings) == 2  # the two `amount` bounds; not price, not the named ones
+    assert warnings[0].startswith("expectations[0] (expect_column_values_to_be_between): id ")
+    assert "set a meta.id on each (e.g. 'amount.min')" in warnings[0]
+    assert "'s.expect_column_values_to_be_between.amount.2'" in warnings[1]
+    assert "(e.g. 'amount.max')" in warnings[1]
+
+
+def test_an_expectation_repeated_exactly_is_a_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, [between(column="a", min_value=0), between(column="a", min_value=0)])
+    assert "the same expectation as expectations[0]: remove one" in errors_of(path)
 
 
 def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
@@ -233,3 +278,42 @@ def test_bad_row_count_change_rules_are_refused(
     path = write(tmp_path, [{"type": kind, "kwargs": kwargs, "meta": {"row_count_change": rule}}])
     text = errors_of(path)
     assert problem in text and "meta.row_count_change" in text
+
+
+def test_unknown_kwargs_are_matched_against_the_expectations_own_arguments(
+    tmp_path: Path,
+) -> None:
+    """A 0.x argument is not "did you mean 'severity'?" (a field every GX expectation has)."""
+    in_set = {"column": "a", "value_set": [1], "strictly": True}
+    message = errors_of(
+        write(tmp_path, [{"type": "expect_column_values_to_be_in_set", "kwargs": in_set}])
+    )
+    assert "severity" not in message
+    assert (
+        "unknown kwarg 'strictly' (expect_column_values_to_be_in_set takes: column, mostly, "
+        "row_condition, condition_parser, value_set)"
+    ) in message
+
+
+def test_a_stray_0x_key_in_a_1x_suite_says_what_1x_calls_it(tmp_path: Path) -> None:
+    item = {"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "ge_cloud_id": None}
+    assert "(a GX 0.x key: 1.x calls it 'id'; `vigil suites migrate` converts" in errors_of(
+        write(tmp_path, [item])
+    )
+
+
+def test_unrunnable_expectations_load_for_the_runner_and_are_refused_for_the_lint(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path, [{"type": "expect_column_values_to_be_increasing", "kwargs": {"column": "n"}}]
+    )
+    (check,) = load_suite(path).checks
+    assert check.cannot_run is not None and "cannot run on PostgreSQL" in check.cannot_run
+    assert "expectations[0] (expect_column_values_to_be_increasing): " in errors_of_strict(path)
+
+
+def errors_of_strict(path: Path) -> str:
+    with pytest.raises(SuiteError) as info:
+        load_suite(path, refuse_unrunnable=True)
+    return str(info.value)

@@ -17,7 +17,7 @@ EARLIER = datetime(2026, 1, 1, tzinfo=UTC)
 def row_count(n: int | None, status: Status = Status.PASSED) -> CheckResult:
     return CheckResult(
         check_id="orders-data.row_count",
-        kind="quality",
+        family="quality",
         target="db",
         status=status,
         observed=None if n is None else {"observed_value": n},

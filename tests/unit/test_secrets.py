@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vigil.spec.secrets import (
+    ENV_REF,
     HOW_TO,
     LiteralSecretError,
     find_literal_secrets,
@@ -13,9 +14,10 @@ from vigil.spec.secrets import (
     literal_password_in_url,
     reject_literal_secret_in_header,
     reject_literal_secret_in_url,
+    string_secret_reason,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(20)]
 
 
 @pytest.mark.parametrize(
@@ -115,3 +117,160 @@ def test_find_malformed_references() -> None:
 def test_has_reference() -> None:
     assert has_reference("Bearer ${TOKEN}") and has_reference("${URL:-http://x}")
     assert not has_reference("$TOKEN") and not has_reference("{TOKEN}")
+
+
+# --- every form of a literal secret, and what is not one ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bearer sk_live_abc${SUFFIX}",
+        "sk_live_${REST}",
+        "${PREFIX}abc123",
+        "abc ${TOKEN}",
+        "Bearer ${TOKEN} extra",
+    ],
+)
+def test_a_literal_mixed_with_a_reference_is_a_secret(value: str) -> None:
+    with pytest.raises(LiteralSecretError, match="mixes literal text with a reference"):
+        reject_literal_secret_in_header("Authorization", value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Bearer ${T}", "Basic ${USER}:${PASSWORD}", "Token token=${T}", "${A}${B}", "GenieKey ${K}"],
+)
+def test_a_scheme_word_and_punctuation_may_surround_references(value: str) -> None:
+    reject_literal_secret_in_header("Authorization", value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@api.github.com", "as its user name"),
+        ("https://Zk3qP9xWm2Lr8Tn4Vb7Yc1Hd6Gf5Js0A@host/x", "as its user name"),
+        ("https://hooks.slack.com/services/T0123/B0123/AbCdEfGhIjKlMnOp", "Slack webhook"),
+        ("${HOOK:-https://hooks.slack.com/services/T0/B0/AbCdEfGhIjKl}", "the default of"),
+        ("https://discord.com/api/webhooks/1234567/AbCdEfGhIjKlMnOp", "Discord webhook"),
+        ("https://acme.webhook.office.com/webhookb2/3f1e-77/IncomingWebhook/9a", "Teams"),
+        ("https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/send", "Telegram"),
+        ("/v1/hooks/Zk3qP9xWm2Lr8Tn4Vb7Yc1Hd6Gf5Js0A/health", "URL path holds a literal token"),
+        ("/health?code=aGVsbG8gd29ybGQgdGhpcyBpcyBh", "query parameter 'code'"),
+        ("/maps?key=AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", "literal token"),
+        ("/boards?key=trello-k-42&name=x", "query parameter 'key'"),
+        ("/blob?sv=2024-01-01&sig=5qtBt0z0Yr%2F5T3bE", "query parameter 'sig'"),
+        ("/x?X-Amz-Signature=abc123", "query parameter 'X-Amz-Signature'"),
+        ("/feed?page=2&cursor=Zk3qP9xWm2Lr8Tn4Vb7Yc1Hd6Gf5Js0A", "query parameter 'cursor'"),
+        ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "literal token"),
+        ("see eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig", "literal token"),
+        ('{"user": "probe", "password": "hunter2"}', "JSON in this value has a literal"),
+        ('[{"auth": {"token": 12345}}]', "at [0].auth.token"),
+        ("user=probe&password=hunter2", "query parameter 'password'"),
+    ],
+)
+def test_strings_that_carry_a_secret(text: str, reason: str) -> None:
+    found = string_secret_reason(text)
+    assert found is not None and reason in found, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://hooks.slack.com/services/${SLACK_WEBHOOK_PATH}",
+        "https://hooks.slack.com/services/T0123/B0123/${SLACK_TOKEN}",
+        "${DEMO_WEBHOOK_URL:-http://127.0.0.1:18083/hooks/vigil}",
+        "http://user@host/x",
+        "/v1/orders/550e8400-e29b-41d4-a716-446655440000",
+        "/v1/commits/da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "/v1/countries?code=FR&page=2",
+        "/oauth/token?grant_type=client_credentials",
+        "https://auth.example.com/oauth/token",
+        '{"password": "${PROBE_PASSWORD}", "user": "probe"}',
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        'status == "ok"',
+        'version matches "^\\d+\\.\\d+"',
+        "orders-service-production-eu-west-1",
+        "a=b",
+    ],
+)
+def test_strings_that_do_not(text: str) -> None:
+    assert string_secret_reason(text) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("X-Auth-Key", True),
+        ("X-Api-Token", True),
+        ("X-Functions-Key", True),
+        ("Ocp-Apim-Subscription-Key", True),
+        ("X-Webhook-Secret", True),
+        ("X-Signature", True),
+        ("X-Auth", True),
+        ("Idempotency-Key", False),
+        ("X-Public-Key", False),
+        ("X-Request-Id", False),
+        ("X-Token-Url", False),
+    ],
+)
+def test_credential_headers_by_convention(name: str, secret: bool) -> None:
+    if secret:
+        with pytest.raises(LiteralSecretError):
+            reject_literal_secret_in_header(name, "c2VjcmV0")
+    else:
+        reject_literal_secret_in_header(name, "c2VjcmV0")
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("password", True),
+        ("pass", True),
+        ("clientSecret", True),
+        ("refresh_token", True),
+        ("api_key", True),
+        ("privateKey", True),
+        ("credentials", True),
+        ("token_url", False),
+        ("keyspace", False),
+        ("max_tokens", False),
+        ("password_conn_id", False),
+        ("secret_name", False),
+        ("public_key", False),
+        ("primary_key", False),
+        ("bypass", False),
+        ("key", False),
+    ],
+)
+def test_credential_names_in_a_document(name: str, secret: bool) -> None:
+    found = list(find_literal_secrets({"body": {name: "c2VjcmV0"}}))
+    assert bool(found) is secret
+
+
+def test_a_body_object_a_list_and_binary_under_credential_keys() -> None:
+    data = {
+        "body": {
+            "credentials": {"user": "probe", "pass": "hunter2"},
+            "api_key": ["k-1", "${K2}"],
+            "password": b"hunter2",
+            "user": b"probe",  # binary, but not a credential
+        }
+    }
+    found = {f.loc: f.message for f in find_literal_secrets(data)}
+    assert set(found) == {
+        ("body", "credentials", "pass"),
+        ("body", "api_key", 0),
+        ("body", "password"),
+    }
+    assert "(a !!binary value)" in found[("body", "password")]
+
+
+def test_references_do_not_nest_and_scan_in_linear_time() -> None:
+    # `${A:-${B}}` is not a reference with a default: it is reported as malformed.
+    (finding,) = find_malformed_references({"url": "${A:-${B}}"})
+    assert finding.loc == ("url",)
+    long = "${A:-" * 20_000
+    assert ENV_REF.search(long) is None  # returns at once, not after minutes
+    (finding,) = find_malformed_references({"x": long})
+    assert len(finding.message) < 300

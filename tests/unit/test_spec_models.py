@@ -9,11 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from vigil.context import RunContext
-from vigil.spec import Problem, SpecError, format_problems, split_address
-from vigil.spec.errors import format_path
+from vigil.spec.errors import Problem, SpecError, format_path, format_problems
 from vigil.spec.introspect import allowed_keys, union_tags
 from vigil.spec.models import TARGET_KINDS, Cadence, HttpTarget, Spec, TcpTarget, is_env_reference
-from vigil.spec.validators import check_cron
+from vigil.spec.validators import check_cron, split_address
 
 pytestmark = pytest.mark.unit
 

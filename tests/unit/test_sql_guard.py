@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.spec.models import SuiteCheck
+from vigil.quality.models import SuiteCheck
 from vigil.spec.validators import check_single_sql
 
 pytestmark = pytest.mark.unit

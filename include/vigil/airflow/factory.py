@@ -13,54 +13,67 @@ from typing import Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, CronTriggerTimetable, TaskGroup, TriggerRule
 
+from vigil import families
 from vigil.airflow import tasks
 from vigil.airflow.params import run_params
-from vigil.pipeline import FAMILY_RUNNERS, declared_kinds
-from vigil.spec import SpecError, load_specs
-from vigil.spec.loader import specs_dir
+from vigil.family import Gate
+from vigil.spec.loader import load_specs, specs_dir
 from vigil.spec.models import CADENCES, Spec
 
 
 class SpecLoadError(Exception):
-    """Shown by Airflow as the DAG file's import error: every problem of every bad spec."""
-
-
-class BrokenSpecs(DAG):
-    """Stands in for specs that failed to load, so Airflow shows their errors.
-
-    Airflow records an import error for the DAG file when a DAG's `validate()` raises,
-    and still loads the file's other DAGs: a broken spec is visible in the UI without
-    taking down the DAGs of the good ones.
-    """
-
-    def __init__(self, errors: dict[Path, SpecError]) -> None:
-        super().__init__(dag_id="vigil_broken_specs", schedule=None)
-        self.spec_errors = errors
-
-    def validate(self) -> None:
-        report = "\n\n".join(str(error) for error in self.spec_errors.values())
-        raise SpecLoadError(f"{len(self.spec_errors)} spec file(s) failed to load:\n{report}")
+    """Shown by Airflow as the import error of `dags/vigil_broken_specs.py`: every problem
+    of every bad spec, each with its file, line and field."""
 
 
 def build_dags(namespace: dict[str, Any], directory: Path | None = None) -> list[DAG]:
-    """Add `<env>_daily|weekly|monthly` for every spec to `namespace` (a DAG file's globals)."""
-    specs, errors = load_specs(directory or specs_dir())
-    dags: list[DAG] = []
-    for spec in specs.values():
-        for cadence in CADENCES:
-            if getattr(spec.schedules, cadence).enabled:
-                dags.append(build_dag(spec, spec.source or Path(), cadence))
-    if errors:
-        dags.append(BrokenSpecs(errors))
+    """Add `<env>_daily|weekly|monthly` for every good spec to `namespace` (a DAG file's
+    globals). Bad specs are left out here and reported by `raise_broken_specs` from a DAG
+    file of their own (ADR 0001): Airflow 3.3's dag-processor hides every DAG of a file
+    that has an import error, so the good specs' DAGs must not share a file with it."""
+    dags, _errors = load_and_build(directory)
     for dag in dags:
         namespace[dag.dag_id] = dag
     return dags
 
 
+def raise_broken_specs(directory: Path | None = None) -> None:
+    """Raise, listing every bad spec's problems, when any spec fails to load or to build:
+    the import error of the DAG file that calls it is how Airflow shows them."""
+    _dags, errors = load_and_build(directory)
+    if errors:
+        report = "\n\n".join(errors.values())
+        raise SpecLoadError(f"{len(errors)} spec file(s) failed to load:\n{report}")
+
+
+def load_and_build(directory: Path | None = None) -> tuple[list[DAG], dict[Path, str]]:
+    """Every good spec's DAGs, and the report of every spec that could not become DAGs.
+
+    One spec never costs another its DAGs: a spec that loads but cannot be built (a bug,
+    a value the factory cannot take) is reported with the others, not raised."""
+    specs, spec_errors = load_specs(directory or specs_dir())
+    errors: dict[Path, str] = {path: str(error) for path, error in spec_errors.items()}
+    dags: list[DAG] = []
+    for spec in specs.values():
+        source = spec.source or Path()
+        try:
+            built = [
+                build_dag(spec, source, cadence)
+                for cadence in CADENCES
+                if getattr(spec.schedules, cadence).enabled
+            ]
+        except Exception as exc:  # the others' DAGs must still load
+            errors[source] = f"{source}: could not build its DAGs: {type(exc).__name__}: {exc}"
+            continue
+        dags += built
+    return dags, errors
+
+
 def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
     schedule = getattr(spec.schedules, cadence)
-    # Pipeline order whatever the spec's order: other kinds wait for health tasks.
-    kinds = sorted(schedule.kinds or declared_kinds(spec), key=list(FAMILY_RUNNERS).index)
+    # Pipeline order (the registry's), whatever the spec's order.
+    order = [f.name for f in spec.families()]
+    chosen = sorted(schedule.families or spec.declared_families(), key=order.index)
     defaults = spec.defaults
     dag = DAG(
         dag_id=f"{spec.environment}_{cadence}",
@@ -69,9 +82,12 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
         schedule=CronTriggerTimetable(schedule.cron, timezone=spec.timezone, run_immediately=False),
         catchup=False,
         max_active_runs=1,
+        # Found through the DAG file's globals only: the broken-specs file builds them
+        # too (to report a spec that cannot be built) and must not define any.
+        auto_register=False,
         tags=sorted({"vigil", spec.environment, cadence, *spec.tags}),
-        doc_md=describe(spec, cadence, kinds),
-        params=run_params(spec, kinds),
+        doc_md=describe(spec, cadence, chosen),
+        params=run_params(spec, chosen),
         default_args={
             "owner": defaults.owner,
             "retries": defaults.retries,
@@ -101,39 +117,41 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
             retries=1,
         )
         health: dict[str, PythonOperator] = {}
-        for kind in kinds:
-            group = _kind_group(spec, kind, op_kwargs)
+        for name in chosen:
+            family = families.get(name)
+            group = _family_group(spec, name, op_kwargs)
             for target, task in group.items():
-                if kind == "health":
+                if family.gate is Gate.DEPENDENCIES:
                     health[target] = task
                 elif target in health:
-                    # Other kinds wait for their target's health, and skip when it failed.
+                    # Other families wait for their target's health, and skip when it failed.
                     health[target] >> task
                 task >> summarize
     return dag
 
 
-def _kind_group(spec: Spec, kind: str, op_kwargs: dict[str, Any]) -> dict[str, PythonOperator]:
+def _family_group(spec: Spec, family: str, op_kwargs: dict[str, Any]) -> dict[str, PythonOperator]:
     """One task per target; a health task waits for the health of the targets it depends on.
 
     One task per target, not per check: a target's checks run concurrently inside it, and
     for data quality one task per database pays the Great Expectations import once.
     """
-    targets = spec.targets_with_checks(kind)
-    with TaskGroup(group_id=kind, tooltip=f"{kind} checks, one task per target"):
+    record = families.get(family)
+    targets = spec.targets_with_checks(family)
+    with TaskGroup(group_id=family, tooltip=f"{family} checks: {record.description}"):
         by_target = {
             target: PythonOperator(
                 task_id=target,
                 python_callable=tasks.run_target_checks,
-                op_kwargs={**op_kwargs, "kind": kind, "target": target},
+                op_kwargs={**op_kwargs, "family": family, "target": target},
                 # Runs whatever its dependencies did, and skips itself (saying why) when
                 # one of them is unhealthy, rather than failing as "upstream failed".
                 trigger_rule=TriggerRule.ALL_DONE,
-                doc_md=_target_doc(spec, kind, target),
+                doc_md=_target_doc(spec, family, target),
             )
             for target in targets
         }
-    if kind == "health":
+    if record.gate is Gate.DEPENDENCIES:
         for target, task in by_target.items():
             for dependency in spec.targets[target].depends_on:
                 if dependency in by_target:
@@ -141,7 +159,7 @@ def _kind_group(spec: Spec, kind: str, op_kwargs: dict[str, Any]) -> dict[str, P
     return by_target
 
 
-def describe(spec: Spec, cadence: str, kinds: list[str]) -> str:
+def describe(spec: Spec, cadence: str, chosen: list[str]) -> str:
     lines = [
         f"# {spec.environment} — {cadence} validation",
         spec.description,
@@ -153,18 +171,18 @@ def describe(spec: Spec, cadence: str, kinds: list[str]) -> str:
         "the same verdict, so the run's final state reflects the checks.",
         "",
     ]
-    for kind in kinds:
-        lines.append(f"## {kind}")
-        for check in spec.checks_of(kind):
+    for family in chosen:
+        lines.append(f"## {family}: {families.get(family).description}")
+        for check in spec.checks_of(family):
             lines.append(f"- `{check.id}` on **{check.target}** ({check.kind}, {check.severity})")
         lines.append("")
     return "\n".join(lines)
 
 
-def _target_doc(spec: Spec, kind: str, target: str) -> str:
-    checks = spec.checks_of_target(kind, target)
+def _target_doc(spec: Spec, family: str, target: str) -> str:
+    checks = spec.checks_of_target(family, target)
     deps = spec.targets[target].depends_on
-    text = f"{kind} checks of `{target}`: " + ", ".join(f"`{c.id}`" for c in checks)
+    text = f"{family} checks of `{target}`: " + ", ".join(f"`{c.id}`" for c in checks)
     if deps:
         text += f"\n\nSkipped, with the reason, when any of these is unhealthy: {', '.join(deps)}."
     return text

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from vigil import families
 from vigil.spec.models import Spec
 
 
-def run_params(spec: Spec, cadence_kinds: list[str]) -> dict[str, Param]:
-    kinds = sorted({*cadence_kinds})
+def run_params(spec: Spec, cadence_families: list[str]) -> dict[str, Param]:
+    """The trigger form: families (from the registry, in pipeline order), targets, checks."""
+    chosen = [f.name for f in spec.families() if f.name in cadence_families]
+    described = "; ".join(f"{name}: {families.get(name).description}" for name in chosen)
     return {
-        "kinds": Param(
-            kinds,
+        "families": Param(
+            chosen,
             type="array",
-            items={"type": "string", "enum": kinds},
+            items={"type": "string", "enum": chosen},
             uniqueItems=True,
-            title="Check kinds",
-            description="Which kinds of checks this run executes.",
+            title="Check families",
+            description=f"Which families of checks this run executes ({described}).",
         ),
         "targets": Param(
             [],
@@ -31,7 +34,7 @@ def run_params(spec: Spec, cadence_kinds: list[str]) -> dict[str, Param]:
             type="array",
             items={
                 "type": "string",
-                "enum": sorted(c.id for kind in kinds for c in spec.checks_of(kind)),
+                "enum": sorted(c.id for name in chosen for c in spec.checks_of(name)),
             },
             uniqueItems=True,
             title="Checks",

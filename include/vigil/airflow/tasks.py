@@ -47,9 +47,9 @@ def retry_policy() -> Any:
 def _setup(spec_path: str, cadence: str, context: Any) -> tuple[Any, ...]:
     from vigil.airflow.connections import airflow_connection
     from vigil.context import RunContext
-    from vigil.pipeline import Selection, declared_kinds
+    from vigil.pipeline import Selection
     from vigil.results.store import ResultStore, RunRef
-    from vigil.spec import load_spec
+    from vigil.spec.loader import load_spec
 
     spec = load_spec(Path(spec_path))
     dag_run = context["dag_run"]
@@ -58,26 +58,26 @@ def _setup(spec_path: str, cadence: str, context: Any) -> tuple[Any, ...]:
         spec, connection=airflow_connection, run_id=run.run_id, cadence=cadence, dag_id=run.dag_id
     )
     store = ResultStore.from_connection(airflow_connection(spec.results_conn_id))
-    cadence_kinds = getattr(spec.schedules, cadence).kinds or declared_kinds(spec)
+    cadence_families = getattr(spec.schedules, cadence).families or spec.declared_families()
     params = dict(context.get("params") or {})
-    selection = Selection.from_params(spec, cadence_kinds, params)
+    selection = Selection.from_params(spec, cadence_families, params)
     store.start_run(run, params=params, dry_run=selection.dry_run)
     return spec, run, ctx, store, selection
 
 
 def run_target_checks(
-    spec_path: str, cadence: str, kind: str, target: str, **context: Any
+    spec_path: str, cadence: str, family: str, target: str, **context: Any
 ) -> dict[str, Any]:
-    """Run one target's checks of one kind; fail on critical problems, skip when gated."""
-    from vigil.checks.table import format_table
+    """Run one target's checks of one family; fail on critical problems, skip when gated."""
     from vigil.pipeline import run_target
+    from vigil.result_table import format_table
 
     _spec, run, ctx, store, selection = _setup(spec_path, cadence, context)
-    outcome = run_target(ctx, kind, target, store, run, selection)
+    outcome = run_target(ctx, family, target, store, run, selection)
     if outcome.results:
-        log.info("%s checks of %s:\n%s", kind, target, format_table(outcome.results))
+        log.info("%s checks of %s:\n%s", family, target, format_table(outcome.results))
     if outcome.skipped_reason:
-        raise AirflowSkipException(f"{kind} checks of {target} skipped: {outcome.skipped_reason}")
+        raise AirflowSkipException(f"{family} checks of {target} skipped: {outcome.skipped_reason}")
     summary = {r.check_id: r.status.value for r in outcome.results}
     if outcome.errored:
         names = ", ".join(r.check_id for r in outcome.errored)
@@ -96,8 +96,8 @@ def run_target_checks(
 
 def summarize(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:
     """Record the run's end and outcome; fail the DAG run when a critical check did not pass."""
-    from vigil.checks.table import format_table
     from vigil.pipeline import unrecorded
+    from vigil.result_table import format_table
 
     spec, run, _ctx, store, selection = _setup(spec_path, cadence, context)
     results = store.run_results(run)

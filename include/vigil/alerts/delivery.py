@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from vigil.alerts.config import Delivery
 from vigil.alerts.digest import Digest
+from vigil.spec.alerts import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,10 @@ def deliver(
     mask: Callable[[str], str] = lambda s: s,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryResult:
-    """Try up to policy.attempts times within policy.max_total_s; the last result wins."""
+    """Try up to policy.attempts times within policy.max_total_s; the last result wins.
+
+    What goes out is masked: the digest's every text, and the error recorded."""
+    digest = digest.masked(mask)
     deadline = time.monotonic() + policy.max_total_s
     result = DeliveryResult.failed("not attempted")
     attempt = 0

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import html
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from vigil.alerts.folding import describe
+from vigil.masking import mask_tree
 from vigil.results.models import RunRef
 
 SCHEMA_ID = "vigil.alerts.digest/1"
@@ -60,6 +62,12 @@ class Digest:
         keys = sorted(f"{n.content['fingerprint']}#{n.content['notice_seq']}" for n in self.notices)
         raw = "|".join([self.environment, self.run.dag_id, self.run.run_id, self.channel, *keys])
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    def masked(self, mask: Callable[[str], str]) -> Digest:
+        """This digest with `mask` applied to every text its notices carry (titles,
+        scopes, details): what leaves for a channel."""
+        notices = [Notice(n.kind, mask_tree(n.content, mask)) for n in self.notices]
+        return replace(self, notices=notices)
 
     def of_kind(self, kind: str) -> list[Notice]:
         return [n for n in self.notices if n.kind == kind]
@@ -141,7 +149,7 @@ def _notice_payload(notice: Notice) -> dict[str, Any]:
         "fired_title": c.get("fired_title"),
         "scope": c["scope"],
         "target": c.get("target"),
-        "kind": c.get("kind"),
+        "family": c.get("family"),
         "first_seen": c.get("first_seen"),
         "fired_at": c.get("fired_at"),
         "resolved_at": c.get("resolved_at"),

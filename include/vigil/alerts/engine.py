@@ -22,17 +22,17 @@ from typing import Any
 from vigil.alerts import outbox, sql, state
 from vigil.alerts.access import connect_kwargs, open_store
 from vigil.alerts.channels import build_sender
-from vigil.alerts.config import AlertsConfig, WindowFailureRate
 from vigil.alerts.delivery import Sender
 from vigil.alerts.folding import fold
 from vigil.alerts.history import load_history
 from vigil.alerts.resolver import Resolver
 from vigil.alerts.rules import evaluate_rules
 from vigil.alerts.silences import Silence, active_silences, first_match
-from vigil.alerts.windows import MaintenanceWindow, matches
 from vigil.results import db
 from vigil.results.models import RunRef
 from vigil.results.store import ResultStore
+from vigil.spec.alerts import AlertsConfig, WindowFailureRate
+from vigil.spec.windows import MaintenanceWindow, matches
 
 log = logging.getLogger(__name__)
 RUN_NOTIFICATIONS = """
@@ -199,8 +199,9 @@ def _senders(
             continue
         channel = config.channels.get(name)
         if channel is None:
-            ready[name] = f"channel {name!r} is no longer configured"
-            problems.append(ready[name])  # type: ignore[arg-type]
+            problem = f"channel {name!r} is no longer configured"
+            ready[name] = problem
+            problems.append(problem)
             continue
         sender = build_sender(name, channel, resolver)
         issues = sender.validate(channel)

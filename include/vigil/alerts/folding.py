@@ -17,7 +17,7 @@ from vigil.alerts.history import RunRecord
 from vigil.alerts.rules import Finding
 from vigil.result import Severity
 
-HEALTH = "health"
+HEALTH = "health"  # the family whose failing targets other alerts fold under
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Folding:
 
 
 def fold(findings: list[Finding], run: RunRecord) -> Folding:
-    roots = sorted({r.target for r in run.rows() if r.kind == HEALTH and r.is_problem})
+    roots = sorted({r.target for r in run.rows() if r.family == HEALTH and r.is_problem})
     folding = Folding()
     breaching = [f for f in findings if f.breaching]
     for root in roots:
@@ -50,7 +50,7 @@ def fold(findings: list[Finding], run: RunRecord) -> Folding:
 
 
 def _parent(breaching: list[Finding], root: str) -> Finding | None:
-    candidates = [f for f in breaching if f.target == root and f.kind == HEALTH]
+    candidates = [f for f in breaching if f.target == root and f.family == HEALTH]
     if not candidates:
         return None
     # Critical first; among equals, a per-check finding names the failing check best.
@@ -66,7 +66,7 @@ def _parent(breaching: list[Finding], root: str) -> Finding | None:
 
 def _affected(run: RunRecord, root: str, children: list[Finding]) -> dict[str, Any]:
     problems = sorted(
-        r.check_id for r in run.rows() if r.target == root and r.kind != HEALTH and r.is_problem
+        r.check_id for r in run.rows() if r.target == root and r.family != HEALTH and r.is_problem
     )
     skipped = [r for r in run.rows() if not r.ran and root in r.blocked_by]
     by_target = Counter(r.target for r in skipped)

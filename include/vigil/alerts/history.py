@@ -8,7 +8,7 @@ Every rule then works on this in memory: a few hundred runs of tens of checks.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ WITH anchor AS (
 )
 SELECT ch.id AS run_pk, ch.environment, ch.cadence, ch.dag_id, ch.run_id, ch.state,
        ch.started_at AS run_started_at, ch.ended_at, ch.dry_run,
-       c.check_id, c.kind, c.target, c.status, c.severity, c.started_at, c.duration_ms,
+       c.check_id, c.family, c.target, c.status, c.severity, c.started_at, c.duration_ms,
        c.message, c.details -> 'blocked_by' AS blocked_by,
        c.details ->> 'skipped_because' AS skipped_because
 FROM chosen ch LEFT JOIN vigil.check_results c ON c.run = ch.id
@@ -53,7 +53,7 @@ class Row:
     """One check's result in one run, as the rules need it."""
 
     check_id: str
-    kind: str
+    family: str
     target: str
     status: Status
     severity: Severity
@@ -137,7 +137,7 @@ def load_history(
     return history
 
 
-def _group(rows: list[Mapping[str, Any]]) -> list[RunRecord]:
+def _group(rows: Sequence[Mapping[str, Any]]) -> list[RunRecord]:
     runs: dict[int, RunRecord] = {}
     for row in rows:
         record = runs.get(row["run_pk"])
@@ -162,7 +162,7 @@ def _run_record(row: Mapping[str, Any]) -> RunRecord:
 def _row(row: Mapping[str, Any]) -> Row:
     return Row(
         check_id=row["check_id"],
-        kind=row["kind"],
+        family=row["family"],
         target=row["target"],
         status=Status(row["status"]),
         severity=Severity(row["severity"]),

@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vigil.alerts import sql
-from vigil.alerts.config import Delivery
 from vigil.alerts.delivery import DeliveryResult, Sender, deliver
 from vigil.alerts.digest import SECTIONS, Digest, Notice
 from vigil.results import db
 from vigil.results.models import RunRef
+from vigil.spec.alerts import Delivery
 
 log = logging.getLogger(__name__)
 _ORDER = {kind: i for i, (kind, _) in enumerate(SECTIONS)}

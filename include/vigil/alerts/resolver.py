@@ -8,74 +8,42 @@ Outside Airflow, `${VAR}` reads the process environment and a conn id reads
 from __future__ import annotations
 
 import os
-import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from typing import Any
 
-from vigil.context import ConfigError, ConnectionInfo, env_connection
-from vigil.spec.secrets import ENV_REF
-
-MIN_MASKED = 4  # shorter values would mask ordinary words
+from vigil.context import ConnectionInfo, env_connection, expand
+from vigil.masking import Masker
 
 
 @dataclass
 class Resolver:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     connection: Callable[[str], ConnectionInfo] = env_connection
-    _secrets: set[str] = field(default_factory=set, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Shared with the run's context when both live in one process (`vigil run`).
+    masker: Masker = field(default_factory=Masker, repr=False)
 
     def expand(self, value: str, *, secret: bool = False) -> str:
         """Expand `${VAR}` / `${VAR:-default}`; a missing variable is a ConfigError.
 
-        With `secret`, each value a reference expands to is remembered on its own (as
-        RunContext.resolve does), not the whole expanded text: an error quoting only part
-        of it (an HTTP library prints a URL's path, not its host) still hides the secret.
-        A value that is itself a URL is remembered as a URL (remember_url)."""
-
-        def one(match: re.Match[str]) -> str:
-            name, default = match["name"], match["default"]
-            if name in self.environ:
-                resolved = self.environ[name]
-            elif default is not None:
-                resolved = default
-            else:
-                raise ConfigError(f"environment variable {name} is not set")
-            if secret and _is_url(resolved):
-                self.remember_url(resolved)
-            elif secret:
-                self.remember(resolved)
-            return resolved
-
-        return ENV_REF.sub(one, value)
+        With `secret`, each value a reference expands to is remembered on its own (see
+        `vigil.context.expand`); a value that is itself a URL is remembered as a URL."""
+        return expand(value, self.environ, self.masker if secret else None)
 
     def conn(self, conn_id: str) -> ConnectionInfo:
         info = self.connection(conn_id)
-        self.remember(info.password)
+        self.masker.remember(info.password)
         return info
 
     def remember(self, secret: str) -> None:
-        if secret and len(secret) >= MIN_MASKED:
-            with self._lock:
-                self._secrets.add(secret)
+        self.masker.remember(secret)
 
     def remember_url(self, url: str) -> None:
-        """A URL that is a credential (a Slack webhook): HTTP libraries quote its path
-        without the host in their errors, so the path is a secret of its own."""
-        parts = urlsplit(url)
-        self.remember(url)
-        self.remember(parts.path + (f"?{parts.query}" if parts.query else ""))
-        self.remember(parts.password or "")
+        """A URL that is a credential (a Slack webhook): see `Masker.remember_url`."""
+        self.masker.remember_url(url)
 
     def mask(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self.masker.mask(text)
 
-
-def _is_url(value: str) -> bool:
-    return value.startswith(("http://", "https://"))
+    def mask_value(self, value: Any) -> Any:
+        return self.masker.mask_value(value)

@@ -16,15 +16,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.alerts.config import (
+from vigil.alerts.history import History, Row
+from vigil.alerts.signals import SIGNALS
+from vigil.spec.alerts import (
     ConsecutiveFailures,
     DurationRegression,
     RuleBase,
     RunFailureRate,
     WindowFailureRate,
 )
-from vigil.alerts.history import History, Row
-from vigil.alerts.signals import SIGNALS
 
 MAX_NAMES = 5  # checks named in one title; the rest are counted
 
@@ -38,7 +38,7 @@ class Finding:
     title: str
     detail: dict[str, Any] = field(default_factory=dict)
     target: str | None = None  # the target the scope is about, for folding and silences
-    kind: str | None = None
+    family: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -51,7 +51,7 @@ class Finding:
             "fingerprint": self.fingerprint,
             "severity": self.rule.severity.value,
         }
-        labels.update({k: v for k, v in (("target", self.target), ("kind", self.kind)) if v})
+        labels.update({k: v for k, v in (("target", self.target), ("family", self.family)) if v})
         labels.update(self.scope)
         return labels
 
@@ -86,7 +86,7 @@ def _pct(value: float) -> str:
 def run_failure_rate(rule: Any, history: History) -> list[Finding]:
     assert isinstance(rule, RunFailureRate)
     run = history.current
-    rows = [r for r in run.rows() if r.ran and rule.select.admits(r.kind, r.target, r.severity)]
+    rows = [r for r in run.rows() if r.ran and rule.select.admits(r.family, r.target, r.severity)]
     if not rows:
         return []
     problems = [r for r in rows if r.is_problem]
@@ -113,7 +113,7 @@ def window_failure_rate(rule: Any, history: History) -> list[Finding]:
     groups: dict[tuple[str, ...], list[Row]] = {}
     for run in runs:
         for row in run.rows():
-            if row.ran and rule.select.admits(row.kind, row.target, row.severity):
+            if row.ran and rule.select.admits(row.family, row.target, row.severity):
                 key = tuple(str(getattr(row, k)) for k in rule.group_by)
                 groups.setdefault(key, []).append(row)
     findings = []
@@ -136,8 +136,10 @@ def window_failure_rate(rule: Any, history: History) -> list[Finding]:
             "total": len(rows),
             "runs": len(runs),
         }
-        target, kind = _common(rows, "target"), _common(rows, "kind")
-        findings.append(Finding(rule, scope, breaching, not breaching, title, detail, target, kind))
+        target, family = _common(rows, "target"), _common(rows, "family")
+        findings.append(
+            Finding(rule, scope, breaching, not breaching, title, detail, target, family)
+        )
     return findings
 
 
@@ -161,7 +163,7 @@ def consecutive_failures(rule: Any, history: History) -> list[Finding]:
     assert isinstance(rule, ConsecutiveFailures)
     findings = []
     for row in history.current.rows():
-        if not row.ran or not rule.select.admits(row.kind, row.target, row.severity):
+        if not row.ran or not rule.select.admits(row.family, row.target, row.severity):
             continue
         results = history.results_of(row.check_id)
         streak = next((i for i, r in enumerate(results) if not r.is_problem), len(results))
@@ -169,10 +171,10 @@ def consecutive_failures(rule: Any, history: History) -> list[Finding]:
         breaching = streak >= rule.count
         recovered = passes >= rule.resolve_after
         title = (
-            f"{row.check_id} ({row.kind} on {row.target}) failed {streak} runs in a row: "
+            f"{row.check_id} ({row.family} on {row.target}) failed {streak} runs in a row: "
             f"{row.message}"
             if row.is_problem
-            else f"{row.check_id} ({row.kind} on {row.target}) passed {passes} runs in a row"
+            else f"{row.check_id} ({row.family} on {row.target}) passed {passes} runs in a row"
         )
         detail = {
             "streak": streak,
@@ -191,7 +193,7 @@ def consecutive_failures(rule: Any, history: History) -> list[Finding]:
                 title,
                 detail,
                 row.target,
-                row.kind,
+                row.family,
             )
         )
     return findings
@@ -231,7 +233,7 @@ def duration_regression(rule: Any, history: History) -> list[Finding]:
                 title,
                 detail,
                 series.target,
-                series.kind,
+                series.family,
             )
         )
     return findings

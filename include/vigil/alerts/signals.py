@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vigil.alerts.config import Select
 from vigil.alerts.history import History, Row, RunRecord
+from vigil.spec.alerts import Select
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Series:
     baseline: list[float]  # successful samples before the evaluated run, newest first
     unit: str = "ms"
     target: str | None = None
-    kind: str | None = None
+    family: str | None = None
     check_ids: list[str] = field(default_factory=list)
 
 
@@ -37,7 +37,7 @@ class Signal(Protocol):
 
 
 def _selected(run: RunRecord, select: Select) -> list[Row]:
-    return [r for r in run.rows() if r.ran and select.admits(r.kind, r.target, r.severity)]
+    return [r for r in run.rows() if r.ran and select.admits(r.family, r.target, r.severity)]
 
 
 def _span_ms(rows: Iterable[Row]) -> float | None:
@@ -82,25 +82,25 @@ class TaskDuration:
     def series(self, history: History, select: Select) -> list[Series]:
         out = []
         earlier_runs = [_tasks(_selected(run, select)) for run in history.runs[1:]]
-        for (kind, target), rows in _tasks(_selected(history.current, select)).items():
+        for (family, target), rows in _tasks(_selected(history.current, select)).items():
             current = _span_ms(rows)
             baseline = []
             for tasks in earlier_runs:
-                earlier = tasks.get((kind, target), [])
+                earlier = tasks.get((family, target), [])
                 span = _span_ms(earlier)
                 if span is not None and all(r.status.value == "passed" for r in earlier):
                     baseline.append(span)
             if current is not None:
-                scope = {"kind": kind, "target": target}
+                scope = {"family": family, "target": target}
                 ids = sorted(r.check_id for r in rows)
                 out.append(
                     Series(
                         scope,
-                        f"{kind} task of {target}",
+                        f"{family} task of {target}",
                         current,
                         baseline,
                         target=target,
-                        kind=kind,
+                        family=family,
                         check_ids=ids,
                     )
                 )
@@ -110,7 +110,7 @@ class TaskDuration:
 def _tasks(rows: Iterable[Row]) -> dict[tuple[str, str], list[Row]]:
     groups: dict[tuple[str, str], list[Row]] = {}
     for row in rows:
-        groups.setdefault((row.kind, row.target), []).append(row)
+        groups.setdefault((row.family, row.target), []).append(row)
     return groups
 
 
@@ -131,7 +131,7 @@ class CheckDuration:
                     row.duration_ms,
                     baseline,
                     target=row.target,
-                    kind=row.kind,
+                    family=row.family,
                     check_ids=[row.check_id],
                 )
             )

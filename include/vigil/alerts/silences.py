@@ -1,7 +1,7 @@
 """Silences: "hold back alerts matching this scope until then", made by a person.
 
 A scope is `key=glob` terms separated by spaces or commas, all of which must match the
-alert's labels (environment, rule, fingerprint, severity, kind, target, check_id), e.g.
+alert's labels (environment, rule, fingerprint, severity, family, target, check_id), e.g.
 `target=orders_db` or `environment=demo rule=api-*`. Silenced alerts are recorded, not
 sent; a resolve still reaches the channels that were told the alert fired. Removing a
 silence keeps its row (who silenced what, and why, stays on record).
@@ -16,9 +16,9 @@ from typing import Any
 
 from vigil.alerts.access import connect_kwargs, open_store
 from vigil.alerts.durations import parse_duration
-from vigil.alerts.windows import LABELS, check_match, matches
 from vigil.results import db
 from vigil.results.store import ResultStore
+from vigil.spec.windows import LABELS, check_match, matches
 
 StoreLike = ResultStore | Mapping[str, Any] | str
 
@@ -100,9 +100,10 @@ def add_silence(
         raise SilenceError("a silence needs a reason and who created it")
     canonical = " ".join(f"{k}={v}" for k, v in sorted(match.items()))
     kwargs = _kwargs(store, "add a silence")
-    with db.transaction(kwargs, f"add silence {canonical!r}") as cur:
+    action = f"add silence {canonical!r}"
+    with db.transaction(kwargs, action) as cur:
         cur.execute(INSERT, (canonical, now, end, created_by.strip(), reason.strip()))
-        return _silence(cur.fetchone())
+        return _silence(db.returned_row(cur, action))
 
 
 def list_silences(

@@ -17,9 +17,9 @@ from typing import Any
 from psycopg2.extras import Json
 
 from vigil.alerts import sql
-from vigil.alerts.config import AlertsConfig
 from vigil.alerts.folding import Folding
 from vigil.alerts.rules import Finding
+from vigil.spec.alerts import AlertsConfig
 
 DRY_RUN_NOTE = "not sent: dry run"
 PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"
@@ -149,7 +149,7 @@ def _retired_content(new: Mapping[str, Any]) -> dict[str, Any]:
         "fired_title": new["title"] or None,
         "scope": scope,
         "target": scope.get("target"),
-        "kind": scope.get("kind"),
+        "family": scope.get("family"),
         "detail": {},
         "first_seen": iso(new["first_seen"]),
         "fired_at": iso(new["fired_at"]),
@@ -284,7 +284,7 @@ def _content(
         "fired_title": row["title"] or None,
         "scope": finding.scope,
         "target": finding.target,
-        "kind": finding.kind,
+        "family": finding.family,
         "detail": finding.detail,
         "first_seen": iso(new["first_seen"]),
         "fired_at": iso(new["fired_at"]),

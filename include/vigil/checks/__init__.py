@@ -1,55 +1,47 @@
-"""Health-check runners, one module per check kind, found through `RUNNERS`.
+"""The `health` family: is each target up and answering as it should?
 
-`run_checks` runs a batch concurrently and is the one entry point tasks call. Runners
-bound their own waits (connect, read, statement timeouts); `run_checks` adds an outer
-bound per check (its `timeout_s` plus a grace period) so that even a runner that hangs
-produces an `error` result in time. A hung runner's thread is abandoned, not killed
-(Python cannot kill threads): it ends when its own socket timeout fires.
+One module per check kind (`http`, `postgres`, `tcp`, `container`), each exposing
+`run(check, ctx) -> list[CheckResult]`, found through `RUNNERS`. `run_checks` runs a
+target's checks concurrently through the family-neutral batch runner (`vigil.batch`),
+which bounds each check by its `timeout_s` plus a grace period.
+
+Importing this package is cheap (the spec models and the family record only): the
+runners, and the clients they use, load on the first run.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from vigil.checks import container, http, postgres, tcp
-from vigil.checks._common import KIND, one_line
-from vigil.context import RunContext
-from vigil.result import CheckResult, Status
+from vigil.batch import DEFAULT_WORKERS, GRACE_S, Runner, run_batch
+from vigil.checks.models import ContainerCheck, HttpCheck, PostgresCheck, TcpCheck
+from vigil.family import Family, Gate
+from vigil.result import CheckResult
 
-Runner = Callable[[Any, RunContext], list[CheckResult]]
+if TYPE_CHECKING:
+    from vigil.context import RunContext
 
-RUNNERS: dict[str, Runner] = {
-    "http": http.run,
-    "postgres": postgres.run,
-    "tcp": tcp.run,
-    "container": container.run,
-}
+FAMILY = "health"
 
-# Health checks wait on the network, not the CPU: against a service answering in 50 ms,
-# 1,000 checks took 3.6 s with 16 threads and 2.0 s with 32 (benchmarks/bench_http_checks.py).
-# Small batches start only as many threads as they have checks.
-DEFAULT_WORKERS = 32
-# How long past its own timeout a check may run before it is declared hung.
-GRACE_S = 2.0
-# Upper bound on one wait of the collector, so a check that starts late is still
-# timed out close to its own deadline.
-_POLL_S = 0.25
+HEALTH = Family(
+    name=FAMILY,
+    description="is each target up and answering as it should",
+    models=(HttpCheck, PostgresCheck, TcpCheck, ContainerCheck),
+    runner="vigil.checks:run_checks",
+    # A health check probes its target directly: an `http` check needs an `http` target.
+    target_kinds=None,
+    gate=Gate.DEPENDENCIES,
+)
 
-__all__ = ["DEFAULT_WORKERS", "GRACE_S", "RUNNERS", "Runner", "run_checks"]
+__all__ = ["DEFAULT_WORKERS", "FAMILY", "GRACE_S", "HEALTH", "run_checks", "runners"]
 
 
-@dataclass
-class _Slot:
-    check: Any
-    started: float | None = None  # monotonic, set by the worker when the check starts
-    started_at: datetime | None = None
-    future: Future[list[CheckResult]] | None = field(default=None, repr=False)
+def runners() -> dict[str, Runner]:
+    """One runner per health check kind (imported here: they pull in requests, docker)."""
+    from vigil.checks import container, http, postgres, tcp
+
+    return {"http": http.run, "postgres": postgres.run, "tcp": tcp.run, "container": container.run}
 
 
 def run_checks(
@@ -58,111 +50,11 @@ def run_checks(
     *,
     max_workers: int = DEFAULT_WORKERS,
     grace_s: float = GRACE_S,
-    runners: Mapping[str, Runner] | None = None,
+    runners_by_kind: Mapping[str, Runner] | None = None,
 ) -> list[CheckResult]:
-    """Run `checks` concurrently; their results, in the order of `checks`.
+    """Run one target's health checks concurrently; their results, in the order given.
 
-    Never raises for a check's sake: an unknown kind, an exception or a hang each
-    becomes an `error` result naming the reason. `runners` replaces the registry
-    (tests use it to run checks that misbehave on purpose).
-    """
-    if not checks:
-        return []
-    registry = RUNNERS if runners is None else runners
-    workers = max(1, min(max_workers, len(checks)))
-    slots = [_Slot(check) for check in checks]
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vigil-check")
-    try:
-        for slot in slots:
-            slot.future = pool.submit(_call, registry, slot, ctx)
-        outcomes = _collect(slots, grace_s, _worst_case_s(checks, grace_s, workers))
-    finally:
-        # Do not wait for abandoned (hung) checks; drop the ones never started.
-        pool.shutdown(wait=False, cancel_futures=True)
-    return [result for outcome in outcomes for result in outcome]
-
-
-def _call(registry: Mapping[str, Runner], slot: _Slot, ctx: RunContext) -> list[CheckResult]:
-    slot.started_at = datetime.now(UTC)
-    slot.started = time.monotonic()
-    check = slot.check
-    kind = getattr(check, "kind", "?")
-    runner = registry.get(kind)
-    if runner is None:
-        return [_error(slot, f"no runner for check kind {kind!r}; known: {sorted(registry)}")]
-    try:
-        results = runner(check, ctx)
-    except Exception as exc:  # a runner's bug must not take the batch down
-        return [_error(slot, f"unexpected {type(exc).__name__} in the {kind} runner: {exc}")]
-    if not isinstance(results, list) or not all(isinstance(r, CheckResult) for r in results):
-        return [
-            _error(
-                slot,
-                f"the {kind} runner returned {type(results).__name__}, not a list of CheckResult",
-            )
-        ]
-    return results
-
-
-def _worst_case_s(checks: Sequence[Any], grace_s: float, workers: int) -> float:
-    """How long the batch may take if every check used its whole timeout and grace."""
-    longest = max(float(getattr(c, "timeout_s", 10.0)) for c in checks) + grace_s
-    return math.ceil(len(checks) / workers) * longest + grace_s
-
-
-def _collect(slots: list[_Slot], grace_s: float, budget_s: float) -> list[list[CheckResult]]:
-    outcomes: list[list[CheckResult] | None] = [None] * len(slots)
-    pending = {slot.future: i for i, slot in enumerate(slots) if slot.future is not None}
-    give_up = time.monotonic() + budget_s
-    # Bounded: every pass collects, times out, or waits at most _POLL_S, and after
-    # `give_up` every remaining check is settled in one pass.
-    while pending:
-        now = time.monotonic()
-        for future, i in list(pending.items()):
-            outcome = _settle(slots[i], future, now, grace_s, now >= give_up)
-            if outcome is not None:
-                outcomes[i] = outcome
-                del pending[future]
-        if pending:
-            wait(list(pending), timeout=_POLL_S, return_when=FIRST_COMPLETED)
-    return [outcome or [] for outcome in outcomes]
-
-
-def _settle(
-    slot: _Slot, future: Future[list[CheckResult]], now: float, grace_s: float, late: bool
-) -> list[CheckResult] | None:
-    """The slot's results if it is done or overdue; None while it may still finish."""
-    if future.done():
-        return future.result()  # _call never raises
-    timeout = float(getattr(slot.check, "timeout_s", 10.0))
-    if slot.started is not None and now - slot.started > timeout + grace_s:
-        elapsed = now - slot.started
-        return [
-            _error(
-                slot,
-                f"timed out after {elapsed:.1f}s (timeout_s={timeout:g} plus "
-                f"{grace_s:g}s grace); the check was abandoned",
-            )
-        ]
-    if late:
-        if slot.started is None:
-            return [_error(slot, "did not start: every worker was busy with checks that hang")]
-        return [_error(slot, f"timed out after {now - slot.started:.1f}s")]
-    return None
-
-
-def _error(slot: _Slot, message: str) -> CheckResult:
-    check = slot.check
-    severity = getattr(check, "severity", None)
-    elapsed_ms = (time.monotonic() - slot.started) * 1000 if slot.started is not None else 0.0
-    return CheckResult(
-        check_id=str(getattr(check, "id", "?")),
-        kind=KIND,
-        target=str(getattr(check, "target", "?")),
-        status=Status.ERROR,
-        **({"severity": severity} if severity is not None else {}),
-        started_at=slot.started_at or datetime.now(UTC),
-        duration_ms=round(elapsed_ms, 3),
-        message=one_line(message),
-        details={"check_type": str(getattr(check, "kind", "?"))},
-    )
+    `runners_by_kind` replaces the registry (tests use it to run checks that misbehave on
+    purpose)."""
+    registry = runners() if runners_by_kind is None else runners_by_kind
+    return run_batch(checks, ctx, registry, FAMILY, max_workers=max_workers, grace_s=grace_s)

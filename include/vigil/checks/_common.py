@@ -7,7 +7,6 @@ result that says why, so a broken check can never read as a pass or crash its ta
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 from vigil.context import ConfigError, RunContext
 from vigil.result import CheckResult, Status
 
-KIND = "health"
+FAMILY = "health"
 T = TypeVar("T")
 
 
@@ -44,19 +43,17 @@ def build(
     details: dict[str, Any] | None = None,
 ) -> CheckResult:
     """The CheckResult of `check`, with every string masked against the run's secrets."""
-    evidence = {"check_type": check_type, **(details or {})}
-    return CheckResult(
-        check_id=check.id,
-        kind=KIND,
-        target=check.target,
-        status=status,
-        severity=check.severity,
+    return CheckResult.of(
+        check,
+        FAMILY,
+        status,
+        ctx.mask(message),
+        check_kind=check_type,
         started_at=timer.started_at,
         duration_ms=timer.ms(),
-        observed=masked(observed, ctx),
-        expected=masked(expected, ctx),
-        message=one_line(ctx.mask(message)),
-        details=masked(evidence, ctx),
+        observed=ctx.masker.mask_value(observed),
+        expected=ctx.masker.mask_value(expected),
+        details=ctx.masker.mask_value(details or {}),
     )
 
 
@@ -100,27 +97,6 @@ def target_of(check: Any, ctx: RunContext, expected: type[T]) -> T:
             f"a {check.kind!r} check needs a {check.kind!r} target"
         )
     return target
-
-
-def masked(value: Any, ctx: RunContext) -> Any:
-    """`value` with every string passed through `ctx.mask`, recursively."""
-    if isinstance(value, str):
-        return ctx.mask(value)
-    if isinstance(value, dict):
-        return {k: masked(v, ctx) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [masked(v, ctx) for v in value]
-    return value
-
-
-def one_line(text: str) -> str:
-    """Collapse newlines and runs of spaces: driver errors span lines, messages must not."""
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def hide(text: str, secret: str) -> str:
-    """Replace a secret that did not come through `ctx.resolve` (a connection password)."""
-    return text.replace(secret, "***") if len(secret) >= 4 else text
 
 
 def fmt_ms(ms: float) -> str:

@@ -14,9 +14,10 @@ import docker
 import docker.errors
 
 from vigil.checks._common import Timer, build, error, guarded, target_of
+from vigil.checks.models import ContainerCheck
 from vigil.context import RunContext
 from vigil.result import CheckResult, Status
-from vigil.spec.models import ContainerCheck, ContainerTarget
+from vigil.spec.models import ContainerTarget
 
 CHECK_TYPE = "container"
 HEALTH_LOG_CHARS = 300
@@ -87,7 +88,9 @@ def _probe(check: ContainerCheck, ctx: RunContext, timer: Timer) -> CheckResult:
 
 def inspect(url: str, name: str, timeout_s: float) -> dict[str, Any]:
     """The engine's inspect document of `name` (GET /containers/{name}/json)."""
-    client = docker.DockerClient(base_url=url, timeout=timeout_s)
+    # docker documents (and types-docker types) an int timeout, but hands it to requests,
+    # which takes seconds as a float: a 2.5 s check timeout stays 2.5 s.
+    client = docker.DockerClient(base_url=url, timeout=timeout_s)  # type: ignore[arg-type]
     try:
         attrs: dict[str, Any] = client.containers.get(name).attrs
         return attrs

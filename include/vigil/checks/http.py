@@ -1,69 +1,42 @@
 """HTTP health check: one request; its status, latency, JSON body conditions, and the
 target's own dependency report.
 
-Sessions are kept per thread and per target so repeated checks reuse keep-alive
-connections without sharing a `requests.Session` across threads.
+The request goes through the shared client (`vigil.http_client`): sessions per thread
+and per target, no redirects followed, the body bounded in size and time.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from vigil.checks._common import Timer, build, error, fmt_ms, guarded, target_of
+from vigil.checks.models import HttpCheck
 from vigil.context import ConfigError, RunContext
+from vigil.http_client import (
+    MAX_BODY_BYTES,
+    SEND_ERRORS,
+    Request,
+    Response,
+    charset,
+    client_for,
+    describe_error,
+    redact_url,
+    send,
+)
 from vigil.result import CheckResult, Status
-from vigil.spec.models import HttpCheck, HttpTarget
-from vigil.spec.secrets import SECRET_HEADERS
+from vigil.spec.models import HttpTarget
 
 CHECK_TYPE = "http"
-# A health endpoint answers in kilobytes; reading more only costs memory and time.
-MAX_BODY_BYTES = 1 << 20
-EXCERPT_CHARS = 500
-SHOWN_RESPONSE_HEADERS = ("content-type", "content-length", "server", "location", "retry-after")
 # Words health endpoints use for a dependency that is fine (Spring, .NET, RFC draft, ...).
 OK_WORDS = frozenset({"ok", "up", "healthy", "pass", "passed", "green"})
 
-_local = threading.local()
-
-
-class BodyTimeout(Exception):
-    """The response began but its body did not arrive within the check's timeout."""
-
-
-@dataclass
-class Request:
-    method: str
-    url: str
-    headers: CaseInsensitiveDict[str]
-    body: Any
-    verify: bool
-
-    def shown(self, ctx: RunContext) -> dict[str, Any]:
-        """The request as evidence: secret header values hidden, URL password hidden."""
-        headers = {
-            name: "***" if SECRET_HEADERS.search(name) else ctx.mask(value)
-            for name, value in self.headers.items()
-        }
-        return {"method": self.method, "url": redact_url(self.url), "headers": headers}
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    truncated: bool
-    latency_ms: float
+# The client's pieces, under the names this module has always had.
+__all__ = ["MAX_BODY_BYTES", "OK_WORDS", "Response", "Verdict", "evaluate", "redact_url", "run"]
 
 
 @dataclass
@@ -84,12 +57,13 @@ def _probe(check: HttpCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     target = target_of(check, ctx, HttpTarget)
     request = build_request(check, target, ctx)
     what = f"{request.method} {redact_url(request.url)}"
-    details: dict[str, Any] = {"request": request.shown(ctx)}
+    details: dict[str, Any] = {"request": request.shown(ctx.masker)}
     try:
         response = send(request, check.timeout_s, client_for(check.target))
-    except (requests.RequestException, urllib3.exceptions.HTTPError, BodyTimeout) as exc:
-        return error(check, ctx, CHECK_TYPE, timer, f"{what}: {describe(exc, check)}", details)
-    details["response"] = _shown_response(response)
+    except SEND_ERRORS as exc:
+        reason = describe_error(exc, check.timeout_s, ctx.masker)
+        return error(check, ctx, CHECK_TYPE, timer, f"{what}: {reason}", details)
+    details["response"] = response.shown(ctx.masker)
     verdict = evaluate(check, response)
     details.update(verdict.details)
     expected = _expected(check)
@@ -117,6 +91,8 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
             f"base_url of target {check.target!r} ({target.base_url!r}) did not resolve to "
             "an http:// or https:// URL"
         )
+    # A token given as the URL's user name (`https://${TOKEN}@host`) is a credential too.
+    ctx.masker.remember_userinfo(base)
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
     for source in (target.headers, check.headers):  # the check's headers win
         for name, value in source.items():
@@ -127,8 +103,8 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
         # Whatever a path references ("?sig=${SIG}") may be a credential: masked like one.
         base + ctx.resolve(check.path, secret=True),
         headers,
-        _resolve_tree(check.body, ctx),
-        verify,
+        json=_resolve_tree(check.body, ctx),
+        verify=verify,
     )
 
 
@@ -141,113 +117,6 @@ def _resolve_tree(value: Any, ctx: RunContext) -> Any:
     if isinstance(value, list):
         return [_resolve_tree(v, ctx) for v in value]
     return value
-
-
-class Client:
-    """A keep-alive session for one thread and target.
-
-    `requests` re-reads proxy and CA-bundle variables from the whole environment on every
-    request (`trust_env`), a sixth of a health check's CPU time; they are read once per
-    URL origin here instead, with the same rules (`*_PROXY`, `NO_PROXY`,
-    `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`).
-    """
-
-    def __init__(self) -> None:
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self._settings: dict[tuple[str, bool], tuple[dict[str, str], bool | str]] = {}
-
-    def settings(self, url: str, verify: bool) -> tuple[dict[str, str], bool | str]:
-        origin = "/".join(url.split("/", 3)[:3])
-        key = (origin, verify)
-        if key not in self._settings:
-            proxies = requests.utils.get_environ_proxies(origin)
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            self._settings[key] = (proxies, bundle if verify and bundle else verify)
-        return self._settings[key]
-
-
-def client_for(target: str) -> Client:
-    clients: dict[str, Client] | None = getattr(_local, "clients", None)
-    if clients is None:
-        clients = _local.clients = {}
-    client = clients.get(target)
-    if client is None:
-        client = clients[target] = Client()
-    return client
-
-
-def send(request: Request, timeout_s: float, client: Client) -> Response:
-    proxies, verify = client.settings(request.url, request.verify)
-    start = time.perf_counter()
-    resp = client.session.request(
-        request.method,
-        request.url,
-        headers=request.headers,
-        json=request.body,
-        timeout=timeout_s,
-        verify=verify,
-        proxies=proxies,
-        stream=True,
-        # A redirect is an answer to judge (and its Location to show), not to follow:
-        # following it would also send the target's credential headers to another host.
-        allow_redirects=False,
-    )
-    try:
-        body, truncated = _read_body(resp, start + timeout_s)
-    finally:
-        resp.close()
-    latency = (time.perf_counter() - start) * 1000
-    return Response(resp.status_code, dict(resp.headers), body, truncated, round(latency, 3))
-
-
-def _read_body(resp: requests.Response, deadline: float) -> tuple[bytes, bool]:
-    """At most MAX_BODY_BYTES, and no later than `deadline` (a body that trickles in).
-
-    `read1` returns whatever has arrived, so the deadline is checked as bytes come in;
-    `read(n)` would block until n bytes, however slowly they drip.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while size < MAX_BODY_BYTES:
-        chunk = resp.raw.read1(64 * 1024, decode_content=True)
-        if not chunk:
-            return b"".join(chunks), False
-        chunks.append(chunk)
-        size += len(chunk)
-        if time.perf_counter() > deadline:
-            raise BodyTimeout(f"body incomplete after {size} bytes")
-    return b"".join(chunks)[:MAX_BODY_BYTES], True
-
-
-def describe(exc: Exception, check: HttpCheck) -> str:
-    """A short reason for a request that got no usable answer."""
-    text = str(exc)
-    if isinstance(exc, BodyTimeout):
-        return f"response body not received within {check.timeout_s:g}s ({exc})"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS error: {_innermost(text)}"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"connection not established within {check.timeout_s:g}s"
-    if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
-        return f"no answer within {check.timeout_s:g}s (timed out)"
-    if "Connection refused" in text:
-        return "connection refused (nothing listening?)"
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "cannot resolve the host name"
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return f"invalid URL: {text}"
-    return f"request failed: {_innermost(text)}"
-
-
-def _innermost(text: str) -> str:
-    """The last reason in urllib3's nested "(Caused by X('...: reason'))" chains."""
-    if ssl_reason := re.search(r"\[SSL[^\]]*\][^'\"()]*", text):
-        return ssl_reason[0].strip()
-    text = re.sub(r"<[^>]+ at 0x[0-9a-f]+>", "", text)
-    caused = re.findall(r"Caused by \w+\((.*)\)\)?$", text)
-    core = caused[-1] if caused else text
-    return core.strip(" '\"():")[:300]
 
 
 def evaluate(check: HttpCheck, response: Response) -> Verdict:
@@ -273,7 +142,7 @@ def _evaluate_body(check: HttpCheck, response: Response, status_ok: bool, verdic
     try:
         if response.truncated:
             raise ValueError(f"body larger than {MAX_BODY_BYTES} bytes, not parsed")
-        doc = json.loads(response.body.decode(_charset(response.headers)))
+        doc = json.loads(response.body.decode(charset(response.headers)))
     except (ValueError, LookupError) as exc:
         # A wrong status already explains an error page; otherwise the body is malformed.
         if status_ok:
@@ -331,25 +200,6 @@ def _state(value: Any) -> str:
     return "unknown" if value is None else str(value)
 
 
-def _charset(headers: dict[str, str]) -> str:
-    match = re.search(r"charset=([\w-]+)", headers.get("Content-Type", ""), re.I)
-    return match[1] if match else "utf-8"
-
-
-def _shown_response(response: Response) -> dict[str, Any]:
-    lowered = {k.lower(): v for k, v in response.headers.items()}
-    text = response.body.decode("utf-8", errors="replace")
-    excerpt = text[:EXCERPT_CHARS]
-    if len(text) > EXCERPT_CHARS or response.truncated:
-        excerpt += f"… [{len(response.body)} bytes{'+' if response.truncated else ''}]"
-    return {
-        "status": response.status,
-        "latency_ms": response.latency_ms,
-        "headers": {k: lowered[k] for k in SHOWN_RESPONSE_HEADERS if k in lowered},
-        "body_excerpt": excerpt,
-    }
-
-
 def _expected(check: HttpCheck) -> dict[str, Any]:
     expected: dict[str, Any] = {"status": list(check.expect_status)}
     if check.latency_budget_ms is not None:
@@ -359,8 +209,3 @@ def _expected(check: HttpCheck) -> dict[str, Any]:
     if check.check_dependencies:
         expected["dependencies"] = "all ok"
     return expected
-
-
-def redact_url(url: str) -> str:
-    """Hide a password in the URL's user info (`https://user:***@host`)."""
-    return re.sub(r"^(https?://[^/:@]*:)[^/@]*@", r"\1***@", url)

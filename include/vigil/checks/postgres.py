@@ -1,13 +1,12 @@
 """PostgreSQL health check: reachable, answering, the expected databases and schemas
 exist, and there is connection headroom.
 
-Everything runs in one READ ONLY transaction with a statement timeout, then rolls back:
-validation never writes to the systems it watches.
+Everything runs in one read-only session with a statement timeout (`vigil.pg`), then
+rolls back: validation never writes to the systems it watches.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,12 +14,15 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from vigil.checks._common import Timer, build, error, fmt_ms, guarded, hide, target_of
+from vigil import pg
+from vigil.checks._common import Timer, build, error, fmt_ms, guarded, target_of
+from vigil.checks.models import PostgresCheck
 from vigil.context import ConnectionInfo, RunContext
 from vigil.result import CheckResult, Status
-from vigil.spec.models import PostgresCheck, PostgresTarget
+from vigil.spec.models import PostgresTarget
 
 CHECK_TYPE = "postgres"
+APPLICATION_NAME = "vigil-health-check"
 
 _FACTS = """
 SELECT current_setting('server_version'),
@@ -59,7 +61,7 @@ def run(check: PostgresCheck, ctx: RunContext) -> list[CheckResult]:
 
 def _probe(check: PostgresCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     target = target_of(check, ctx, PostgresTarget)
-    info = ctx.connection(target.conn_id)
+    info = ctx.connection(target.conn_id)  # remembers its password in ctx.masker
     where = describe_server(info)
     label = f"PostgreSQL {target.conn_id} ({where})"
     details: dict[str, Any] = {"conn_id": target.conn_id, "server": where}
@@ -75,8 +77,8 @@ def _probe(check: PostgresCheck, ctx: RunContext, timer: Timer) -> CheckResult:
             details,
         )
     except psycopg2.Error as exc:
-        reason = hide(str(exc).strip() or type(exc).__name__, info.password)
-        return error(check, ctx, CHECK_TYPE, timer, f"{label}: {reason}", details)
+        # `build` masks the run's secrets, this connection's password among them.
+        return error(check, ctx, CHECK_TYPE, timer, f"{label}: {_reason(exc)}", details)
     details["read_only_transaction"] = facts.read_only
     problems = judge(check, facts)
     if problems:
@@ -101,23 +103,27 @@ def _probe(check: PostgresCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     )
 
 
+def _reason(exc: psycopg2.Error) -> str:
+    """The driver's whole message: its later lines say which host failed. Masked as it is
+    (a secret with a newline in it must still match), made one line by the result."""
+    return str(exc).strip() or type(exc).__name__
+
+
 def describe_server(info: ConnectionInfo) -> str:
-    host = info.host or "local socket"
-    return f"{host}:{info.port or 5432}/{info.schema or 'postgres'}"
+    return pg.address(info.postgres_kwargs())
 
 
 def inspect(info: ConnectionInfo, check: PostgresCheck) -> Facts:
-    kwargs = info.postgres_kwargs()
-    kwargs.setdefault("application_name", "vigil-health-check")
-    # libpq takes whole seconds here; the statement timeout below is exact.
-    connect_timeout = max(1, math.ceil(check.timeout_s))
     start = time.perf_counter()
-    conn = psycopg2.connect(**kwargs, connect_timeout=connect_timeout)
+    conn = pg.connect(
+        info.postgres_kwargs(),
+        application_name=APPLICATION_NAME,
+        statement_timeout_s=check.timeout_s,  # exact; libpq's connect timeout is whole seconds
+        connect_timeout_s=check.timeout_s,
+    )
     facts = Facts(connect_ms=_since(start))
     try:
-        conn.set_session(readonly=True)
         with conn.cursor() as cur:
-            cur.execute("SET LOCAL statement_timeout = %s", (int(check.timeout_s * 1000),))
             start = time.perf_counter()
             cur.execute("SELECT 1")
             cur.fetchone()

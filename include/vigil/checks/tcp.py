@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from vigil.checks._common import Timer, build, error, fmt_ms, guarded, target_of
+from vigil.checks.models import TcpCheck
 from vigil.context import ConfigError, RunContext
 from vigil.result import CheckResult, Status
-from vigil.spec.models import TcpCheck, TcpTarget
+from vigil.spec.models import TcpTarget
 from vigil.spec.validators import split_address
 
 CHECK_TYPE = "tcp"

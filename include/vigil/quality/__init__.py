@@ -5,8 +5,8 @@ Expectations: DAG files and the spec loader may import it freely. GX is imported
 first validation, by `vigil.quality._gx.gx()`, with its logging tamed.
 
 Entry points:
-- `vigil.quality.family.run_checks(checks, ctx) -> list[CheckResult]`: the `quality`
-  family, all quality checks of one postgres target (suites, schema drift, row-count
+- `vigil.quality.run.run_checks(checks, ctx) -> list[CheckResult]`: the `quality`
+  family's runner, all quality checks of one postgres target (suites, schema drift, row-count
   change), then the run's Data Docs (`docs`);
 - `vigil.quality.runner.validate_table(conn, suite_path, table, ...) -> list[CheckResult]`
   (`validate(...)` also returns what GX said, for Data Docs);
@@ -17,3 +17,22 @@ Entry points:
 - `vigil.quality.cli.add_snapshot_schema(subparsers)` (`vigil snapshot-schema`);
 - `vigil.quality.paths`: expectations folder, state folder, a run's Data Docs folder.
 """
+
+from __future__ import annotations
+
+from vigil.family import Family
+from vigil.quality.models import SchemaDriftCheck, SuiteCheck
+
+FAMILY = "quality"
+
+QUALITY = Family(
+    name=FAMILY,
+    description="do the databases hold the schema and the data they should "
+    "(Great Expectations suites, schema drift)",
+    models=(SuiteCheck, SchemaDriftCheck),
+    runner="vigil.quality.run:run_checks",
+    target_kinds=frozenset({"postgres"}),
+    lint="vigil.quality.lint:lint_spec",
+)
+
+__all__ = ["FAMILY", "QUALITY"]

@@ -20,7 +20,9 @@ from vigil.quality._gx import gx
 
 gx()
 
-from great_expectations.expectations import UnexpectedRowsExpectation  # noqa: E402
+from great_expectations.expectations.core.unexpected_rows_expectation import (  # noqa: E402
+    UnexpectedRowsExpectation,
+)
 
 COUNT_METRIC = "unexpected_rows_query.row_count"
 ROWS_METRIC = "unexpected_rows_query.table"

@@ -112,6 +112,10 @@ def _failed(
 
 def _message(check: Check, where: Where, result: dict[str, Any], passed: bool) -> str:
     place, kind, kwargs = where.of(check), check.type, check.kwargs
+    if kind in messages.DISTINCT_SETS:
+        if passed:
+            return f"{place}: {messages.expectation(kind, kwargs)}"
+        return messages.distinct_values(place, kind, kwargs, result)
     if kind == UNEXPECTED_ROWS:
         if passed:
             return f"{place}: {messages.expectation(kind, kwargs)}"
@@ -137,6 +141,8 @@ def _evidence(result: dict[str, Any]) -> dict[str, Any]:
     evidence: dict[str, Any] = {}
     if result.get("partial_unexpected_list"):
         evidence["unexpected_values"] = jsonable(result["partial_unexpected_list"][:SAMPLE_SIZE])
+    if result.get("partial_missing_list"):  # distinct values of a set that never appear
+        evidence["missing_values"] = jsonable(result["partial_missing_list"][:SAMPLE_SIZE])
     if result.get("partial_unexpected_counts"):
         evidence["unexpected_value_counts"] = jsonable(result["partial_unexpected_counts"])
     if result.get("partial_unexpected_index_list"):
@@ -165,7 +171,7 @@ def _result(
         context["description"] = check.description
     return CheckResult(
         check_id=check.check_id,
-        kind=KIND,
+        family=KIND,
         target=where.target,
         status=status,
         severity=check.severity,

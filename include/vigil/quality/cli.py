@@ -1,17 +1,24 @@
-"""`vigil snapshot-schema`: write a database's schema snapshot for a schema_drift check.
+"""The quality family's commands: `vigil snapshot-schema` and `vigil suites migrate`.
 
     vigil snapshot-schema --target demo-db [--spec include/specs/demo.yaml] [--out PATH]
+    vigil suites migrate old_suite.json [--in-place | --out PATH]
+
+`snapshot-schema` writes a database's schema snapshot for a schema_drift check.
 
 The target's connection comes from `AIRFLOW_CONN_<CONN_ID>` (as Airflow's environment
 backend reads it). Without --out the snapshot goes where the spec's schema_drift check of
 that target expects it (`<expectations>/<snapshot>`), else to stdout; commit the file.
 Without --spec, every spec in VIGIL_SPECS_DIR (default include/specs/) is searched for the
 target. Nothing here imports Great Expectations: the snapshot is read from the PostgreSQL catalog.
+
+`suites migrate` rewrites GX 0.x suites in the 1.x format (`vigil.quality.migrate`); it
+imports GX, to build every expectation it carries over.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,7 +104,7 @@ def _snapshot(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     except psycopg2.Error as exc:
         db = database(conn)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SnapshotCliError(f"cannot read {db.describe()}: {db.hide(first)}") from None
+        raise SnapshotCliError(f"cannot read {db.describe()}: {db.mask(first)}") from None
     missing = [s for s in schemas if s not in snap["schemas"]]
     if missing:
         raise SnapshotCliError(f"no schema {', '.join(missing)} in database {snap['database']}")
@@ -105,8 +112,8 @@ def _snapshot(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
 
 
 def _spec(target: str, path: Path | None) -> Any:
-    from vigil.spec import SpecError, load_files, load_spec, spec_files
-    from vigil.spec.loader import specs_dir
+    from vigil.spec.errors import SpecError
+    from vigil.spec.loader import load_files, load_spec, spec_files, specs_dir
 
     if path is not None:
         try:
@@ -127,9 +134,9 @@ def _spec(target: str, path: Path | None) -> Any:
 
 
 def _drift_check(spec: Any, target: str) -> Any:
-    from vigil.spec.models import SchemaDriftCheck
+    from vigil.quality.models import SchemaDriftCheck
 
-    checks = [c for c in spec.checks.quality if isinstance(c, SchemaDriftCheck)]
+    checks = [c for c in spec.checks_of("quality") if isinstance(c, SchemaDriftCheck)]
     return next((c for c in checks if c.target == target), None)
 
 
@@ -142,4 +149,86 @@ def _out(out: str | None, drift: Any) -> Path | None:
         return None
     from vigil.quality.paths import expectations_dir
 
-    return expectations_dir() / drift.snapshot
+    return expectations_dir() / str(drift.snapshot)
+
+
+# --- suites migrate -----------------------------------------------------------------
+
+
+def add_suites(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "suites",
+        help="work on Great Expectations suite files (migrate 0.x suites to 1.x)",
+        description="Work on Great Expectations suite files.",
+    )
+    commands = parser.add_subparsers(dest="suites_command", required=True, metavar="SUBCOMMAND")
+    migrate = commands.add_parser(
+        "migrate",
+        help="rewrite GX 0.x suites in the 1.x format Vigil reads",
+        description="Rewrite GX 0.x suites as 1.x: rename keys and expectations, drop "
+        "run-time options and arguments 1.x no longer has, and list (and keep under "
+        "meta.vigil_not_migrated) what could not be carried over: expectations removed in "
+        "1.x, ones PostgreSQL cannot run, evaluation parameters with no value. What it did "
+        "goes to stderr; a file already in the 1.x format is left as it is.",
+    )
+    migrate.add_argument("paths", nargs="+", type=Path, metavar="FILE", help="a 0.x suite")
+    where = migrate.add_mutually_exclusive_group()
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="rewrite each FILE, keeping the original as FILE.gx0.bak",
+    )
+    where.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="write to PATH (a directory when there are several FILEs); default: stdout",
+    )
+    migrate.set_defaults(func=cmd_suites_migrate)
+
+
+def cmd_suites_migrate(args: argparse.Namespace) -> int:
+    from vigil.quality.migrate import migrate_file, report
+
+    paths: list[Path] = args.paths
+    if len(paths) > 1 and not (args.in_place or args.out):
+        print("vigil suites migrate: several files: pass --in-place or --out DIR", file=sys.stderr)
+        return EXIT_PROBLEMS
+    status = EXIT_OK
+    for path in paths:
+        try:
+            found = migrate_file(path)
+        except (OSError, ValueError) as exc:  # unreadable, or not JSON
+            reason = exc.strerror if isinstance(exc, OSError) else f"not valid JSON: {exc}"
+            print(f"vigil suites migrate: {path}: {reason or exc}", file=sys.stderr)
+            status = EXIT_PROBLEMS
+            continue
+        print(report(str(path), found), file=sys.stderr)
+        if found.already_1x:
+            continue
+        text = json.dumps(found.suite, indent=2, ensure_ascii=False) + "\n"
+        out = _migrated_path(path, args, several=len(paths) > 1)
+        if out is None:
+            sys.stdout.write(text)
+            continue
+        try:
+            if args.in_place:
+                path.replace(path.with_name(path.name + ".gx0.bak"))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"vigil suites migrate: cannot write {out}: {exc.strerror}", file=sys.stderr)
+            status = EXIT_PROBLEMS
+            continue
+        print(f"  wrote {out}", file=sys.stderr)
+    return status
+
+
+def _migrated_path(path: Path, args: argparse.Namespace, several: bool) -> Path | None:
+    if args.in_place:
+        return path
+    out: Path | None = args.out
+    if out is not None and (several or out.is_dir()):
+        return out / path.name
+    return out

@@ -9,16 +9,16 @@ a task.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2
 import psycopg2.extensions
 from sqlalchemy.engine import URL
 
+from vigil import pg
 from vigil.context import ConnectionInfo
+from vigil.masking import Masker
 
 ConnLike = ConnectionInfo | str | Mapping[str, Any]
 APPLICATION_NAME = "vigil-quality"
@@ -44,7 +44,8 @@ class Database:
     params: dict[str, Any]
     statement_timeout_s: float = 300.0
     connect_timeout_s: float = 10.0
-    password: str = field(default="", repr=False)
+    # Knows the password (and, when given the run's masker, every secret of the run).
+    masker: Masker = field(default_factory=Masker, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -52,23 +53,15 @@ class Database:
 
     def describe(self) -> str:
         """host:port/db, never the password."""
-        host = self.params.get("host") or "local socket"
-        return f"{host}:{self.params.get('port') or 5432}/{self.name}"
-
-    def options(self) -> str:
-        guards = (
-            f"-c default_transaction_read_only=on "
-            f"-c statement_timeout={int(self.statement_timeout_s * 1000)}"
-        )
-        extra = str(self.params.get("options") or "").strip()
-        return f"{extra} {guards}".strip()
+        return pg.address(self.params)
 
     def libpq_kwargs(self) -> dict[str, Any]:
-        kwargs = {k: v for k, v in self.params.items() if v not in (None, "")}
-        kwargs["options"] = self.options()
-        kwargs["application_name"] = APPLICATION_NAME
-        kwargs["connect_timeout"] = max(1, math.ceil(self.connect_timeout_s))
-        return kwargs
+        return pg.session(
+            self.params,
+            application_name=APPLICATION_NAME,
+            statement_timeout_s=self.statement_timeout_s,
+            connect_timeout_s=self.connect_timeout_s,
+        )
 
     def sqlalchemy_url(self) -> str:
         """The same session, as the SQLAlchemy URL GX's data source takes."""
@@ -99,31 +92,36 @@ class Database:
     def uses_socket(self) -> bool:
         return str(self.params.get("host") or "").startswith("/") or not self.params.get("host")
 
-    def connect(self) -> Any:
+    def connect(self) -> psycopg2.extensions.connection:
         """A psycopg2 connection with the read-only and timeout guards."""
-        return psycopg2.connect(**self.libpq_kwargs())
+        return pg.connect(
+            self.params,
+            application_name=APPLICATION_NAME,
+            statement_timeout_s=self.statement_timeout_s,
+            connect_timeout_s=self.connect_timeout_s,
+        )
 
-    def hide(self, text: str) -> str:
-        """`text` without the password (driver errors can echo a DSN)."""
-        return text.replace(self.password, "***") if len(self.password) >= 4 else text
+    def mask(self, text: str) -> str:
+        """`text` without the password (driver errors can echo a DSN) or the run's secrets."""
+        return self.masker.mask(text)
 
 
 def database(
-    conn: ConnLike, *, statement_timeout_s: float = 300.0, connect_timeout_s: float = 10.0
+    conn: ConnLike,
+    *,
+    statement_timeout_s: float = 300.0,
+    connect_timeout_s: float = 10.0,
+    masker: Masker | None = None,
 ) -> Database:
-    """A Database from a ConnectionInfo, a libpq DSN/URI, or psycopg2-style kwargs."""
-    if isinstance(conn, ConnectionInfo):
-        raw: dict[str, Any] = conn.postgres_kwargs()
-    elif isinstance(conn, str):
-        raw = dict(psycopg2.extensions.parse_dsn(conn))
-    else:
-        raw = dict(conn)
-        if "database" in raw and "dbname" not in raw:
-            raw["dbname"] = raw.pop("database")
+    """A Database from a ConnectionInfo, a libpq DSN/URI, or psycopg2-style kwargs; its
+    password is remembered in `masker` (the run's, when given)."""
+    raw = conn.postgres_kwargs() if isinstance(conn, ConnectionInfo) else pg.parse(conn)
     params = {k: raw[k] for k in _PASSED if raw.get(k) not in (None, "")}
+    masker = masker if masker is not None else Masker()
+    masker.remember(str(params.get("password", "")))
     return Database(
         params=params,
         statement_timeout_s=statement_timeout_s,
         connect_timeout_s=connect_timeout_s,
-        password=str(params.get("password", "")),
+        masker=masker,
     )

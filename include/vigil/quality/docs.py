@@ -14,12 +14,15 @@ Every database target of a run has its own task, and each adds its suites to the
 site: the stores on disk are what the index is built from, and a file lock keeps two
 tasks from rendering the index at once. A retried task replaces its own suites' pages.
 No query runs here: building costs rendering only (measured ~0.1 s a suite on the demo).
+A part of a page GX cannot render is one warning line in the log, not a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -34,6 +37,7 @@ from vigil.quality.runner import Validation
 from vigil.quality.suites import Check
 from vigil.result import CheckResult, Status
 
+log = logging.getLogger("vigil")
 LOCK_TIMEOUT_S = 120.0
 _RESULTS, _SUITES = "vigil_validations", "vigil_suites"
 
@@ -58,16 +62,58 @@ def build_site(runs: list[SuiteRun], folder: Path, run_name: str) -> Path:
     if not runs:
         raise DocsError("no suite could be loaded: nothing to show")
     folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder / ".gx" / "lock"):
+    with _locked(folder / ".gx" / "lock"), _render_errors() as failed:
         context = _context(folder)
         run_id = _run_identifier(run_name)
         for run in runs:
             _store(context, folder, run, run_id)
         _builder(context, folder).build()
+    if failed:
+        log.warning(
+            "Data Docs: GX could not render %d part(s) of %s (first: %s); results unaffected",
+            len(failed),
+            folder,
+            failed[0],
+        )
     index = folder / "index.html"
     if not index.exists():
         raise DocsError(f"GX built no {index}")
     return index
+
+
+class _Collect(logging.Handler):
+    """Keeps the gist of each error GX's renderer logs (`KeyError: 'x'`), not its traceback."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        found = _GIST.search(text)
+        self.into.append(f"{found.group(1)}: {found.group(2)}" if found else text.split("\n")[0])
+
+
+# GX 1.24's renderer: `An unexpected Exception occurred ... {type}: "{message}".  Traceback:`
+_GIST = re.compile(r"(\w+): \"(.*?)\"\.\s+Traceback", re.DOTALL)
+
+
+@contextlib.contextmanager
+def _render_errors() -> Iterator[list[str]]:
+    """GX's renderer logs every part of a page it fails to render as an ERROR carrying a
+    whole traceback, and goes on (site_builder, column_section_renderer): a side channel's
+    noise in the task log. They are collected here instead, for one warning line."""
+    caught: list[str] = []
+    handler = _Collect(caught)
+    logger = logging.getLogger("great_expectations.render")
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 @contextlib.contextmanager
@@ -231,11 +277,25 @@ def _gx_result(
         raw = outcome.raw if outcome is not None else None
         config = getattr(raw, "expectation_config", None)
         if raw is not None and config is not None and config.type == check.type:
-            return dict(raw.result or {})
+            return _renderable(dict(raw.result or {}))
     rebuilt = dict(result.observed or {})
     if result.details.get("unexpected_rows"):
         rebuilt["details"] = {"unexpected_rows": result.details["unexpected_rows"]}
     if rebuilt.get("unexpected_count") == 0:
         rebuilt.setdefault("unexpected_percent", 0.0)
         rebuilt.setdefault("partial_unexpected_list", [])
-    return rebuilt
+    return _renderable(rebuilt)
+
+
+def _renderable(result: dict[str, Any]) -> dict[str, Any]:
+    """A result GX's own renderer can show. Whenever `unexpected_count` is non-zero it reads
+    `unexpected_percent` and `element_count` (GX 1.24, Expectation's unexpected statement),
+    which GX's own distinct-values checks do not report: a KeyError, logged with its
+    traceback. They count distinct values, not rows: said under another key."""
+    bad, total = result.get("unexpected_count"), result.get("element_count")
+    if bad and "unexpected_percent" not in result:
+        if total:
+            result["unexpected_percent"] = 100.0 * bad / total
+        else:
+            result["unexpected_distinct_values"] = result.pop("unexpected_count")
+    return result

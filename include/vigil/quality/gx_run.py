@@ -40,6 +40,7 @@ class Batch:
         from great_expectations.validator.v1_validator import Validator
 
         source = _source(ephemeral_context(), db)
+        _exact_identifiers(source.get_execution_engine().engine)
         asset = _asset(source, schema, table, row_filter)
         self._validator = Validator(
             batch_definition=asset.add_batch_definition_whole_table("whole")
@@ -92,7 +93,44 @@ def _asset(source: Any, schema: str, table: str, row_filter: str | None) -> Any:
     # search_path), which would also change how names in custom queries resolve.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return source.add_table_asset(name=name, table_name=table, schema_name=schema)
+        return source.add_table_asset(name=name, table_name=exact(table), schema_name=exact(schema))
+
+
+class _ExactKeys(dict):  # type: ignore[type-arg]
+    """SQLAlchemy's cache of how to spell each identifier, keyed by its exact spelling.
+
+    GX reflects a PostgreSQL table's column names as `CaseInsensitiveString`s, which hash
+    and compare equal ignoring case. SQLAlchemy's identifier preparer caches its quoting
+    decision per name in a dict, so a column `"Name"` looked up there found the entry of
+    a plain `name` spelt earlier (SQLAlchemy's own reflection query labels a column
+    `name`) and was sent unquoted: PostgreSQL folded it and read `name`, another column
+    or none. Keying by the plain string restores one spelling per identifier.
+    """
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(_plain(key))
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(_plain(key))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(_plain(key), value)
+
+
+def _plain(key: Any) -> Any:
+    return str.__str__(key) if isinstance(key, str) else key
+
+
+def _exact_identifiers(engine: Any) -> None:
+    """Make `engine` spell every identifier exactly (see `_ExactKeys`).
+
+    Its compiled-statement cache is keyed by the statements' names too, so a statement
+    about `"Name"` could be served the SQL compiled for `name`: it is switched off for
+    this engine (GX compiles a few dozen statements per validation; cost: milliseconds).
+    """
+    preparer = engine.dialect.identifier_preparer
+    preparer._strings = _ExactKeys(preparer._strings)
+    engine._compiled_cache = None
 
 
 _STEP = "vigil_step"
@@ -143,6 +181,13 @@ def clean_error(message: str) -> str:
     if "statement timeout" in text:
         return f"timed out: {' '.join(text.split())}"
     return " ".join(text.split())
+
+
+def exact(identifier: str) -> Any:
+    """`identifier` as SQLAlchemy must send it: always quoted, so exactly this name."""
+    from sqlalchemy.sql.elements import quoted_name
+
+    return quoted_name(identifier, quote=True)
 
 
 def quote(identifier: str) -> str:

@@ -4,58 +4,74 @@ cannot see because it lives in other files.
 - a suite file that is missing, or not valid JSON (with its line and column);
 - a suite GX cannot build: unknown expectation type (with "did you mean"), unknown or
   missing kwargs, a bad `meta` (everything `vigil.quality.suites.load_suite` refuses);
+- a GX 0.x suite, once, with the command that converts it (`vigil suites migrate`);
+- an expectation or a row condition GX's SQL engine cannot run (`vigil.quality.runnable`,
+  which asks GX), with what to write instead where there is something;
 - a column or table a suite names that the target's committed schema snapshot does not
   have, when the spec has a schema_drift check for that target (also with "did you mean");
 - a schema snapshot file that is missing or unreadable.
 
 Each is a `vigil.spec.errors.Problem` naming the file it is in (the spec file for a missing
-file, the suite file otherwise) and the reason. Great Expectations is imported only when
-the spec has suite checks: building each expectation is how its kwargs are checked.
+file, the suite file otherwise) and the reason. A warning, not a problem: an expectation
+whose default check id depends on its place in the suite (`vigil.quality.ids`). Great
+Expectations is imported only when the spec has suite checks: building each expectation is
+how its kwargs are checked.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from vigil.quality.models import SchemaDriftCheck, SuiteCheck
 from vigil.spec.errors import Problem, did_you_mean, format_path
 from vigil.spec.locate import walk
-from vigil.spec.models import SchemaDriftCheck, Spec, SuiteCheck
+from vigil.spec.models import Spec
 
 # Kwargs that hold column names, one or a list.
 _COLUMN_KWARGS = ("column", "column_A", "column_B")
 _COLUMN_LISTS = ("column_list", "column_set")
 
 
-def lint_spec(spec: Spec, expectations: Path | None = None) -> list[Problem]:
-    """Every deep problem of `spec`'s quality checks (none when it has no such checks)."""
+def lint_spec(
+    spec: Spec, expectations: Path | None = None, warn: Callable[[Problem], None] | None = None
+) -> list[Problem]:
+    """Every deep problem of `spec`'s quality checks (none when it has no such checks).
+    Things worth knowing that are not problems (a check id that depends on the order of
+    the suite) go to `warn`, by default printed to stderr as `warning: ...`."""
     from vigil.quality.paths import expectations_dir
 
     folder = expectations or expectations_dir()
     spec_file = str(spec.source) if spec.source else f"<spec {spec.environment}>"
-    where = _Where(spec_file)
+    where = _Where(spec_file, warn or _print_warning)
     problems: list[Problem] = []
     snapshots: dict[str, tuple[str, dict[str, Any]] | None] = {}
-    for index, check in enumerate(spec.checks.quality):
+    for index, check in enumerate(spec.checks_of("quality")):
         if isinstance(check, SchemaDriftCheck):
             found, snap_problems = _snapshot(check, index, folder, where)
             problems += snap_problems
             snapshots.setdefault(check.target, found)
-    for index, check in enumerate(spec.checks.quality):
+    for index, check in enumerate(spec.checks_of("quality")):
         if isinstance(check, SuiteCheck):
             problems += _suite(check, index, folder, where, snapshots.get(check.target))
     return problems
 
 
-class _Where:
-    """Lines of the spec file, for pointing at a check's field."""
+def _print_warning(problem: Problem) -> None:
+    print(f"warning: {problem.render()}", file=sys.stderr)
 
-    def __init__(self, spec_file: str) -> None:
+
+class _Where:
+    """Lines of the spec file, for pointing at a check's field; where warnings go."""
+
+    def __init__(self, spec_file: str, warn: Callable[[Problem], None]) -> None:
         self.file = spec_file
+        self.warn = warn
         try:
             self._text = Path(spec_file).read_text(encoding="utf-8")
             self._root = yaml.compose(self._text)
@@ -128,16 +144,20 @@ def _suite(
     from vigil.quality.suites import SuiteError, load_suite
 
     try:
-        suite = load_suite(path)
+        suite = load_suite(path, refuse_unrunnable=True)
     except SuiteError as exc:
-        return _suite_problems(path, text, exc)
+        return _suite_problems(path, text, exc.problems or [str(exc).removeprefix(f"{path}: ")])
+    for warning in _suite_problems(path, text, suite.warnings):
+        where.warn(warning)
     if snapshot is None:
         return []
     return list(_against_snapshot(path, text, check, suite.checks, snapshot))
 
 
-def _suite_problems(path: Path, text: str, exc: Exception) -> list[Problem]:
-    items = getattr(exc, "problems", None) or [str(exc).removeprefix(f"{path}: ")]
+def _suite_problems(path: Path, text: str, items: list[str]) -> list[Problem]:
+    """`expectations[3] (type): what` lines as Problems on the expectation's line."""
+    if not items:
+        return []
     root = _json_nodes(text)
     out = []
     for item in items:
@@ -186,9 +206,10 @@ def _columns_named(kwargs: dict[str, Any]) -> list[tuple[str, tuple[str | int, .
 
 
 def _json_nodes(text: str) -> Any:
-    """The suite as YAML nodes (JSON is YAML), for the line of an expectation; None if not."""
+    """The suite as YAML nodes (JSON is YAML), for the line of an expectation; None if not.
+    libyaml's loader where installed: the pure-Python one took ~20 ms a suite."""
     try:
-        return yaml.compose(text)
+        return yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return None
 

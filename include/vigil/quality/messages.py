@@ -2,64 +2,26 @@
 
     orders.total_amount: 3 of 4,000 rows (0.075%) outside [0, 100000]; e.g. -5.00, 250000.00
 
-Pure formatting over plain values (no GX import), so it is unit-tested on its own.
+Pure formatting over plain values (no GX import), so it is unit-tested on its own; how a
+single value is written is `vigil.quality.values`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 from collections.abc import Callable, Sequence
 from typing import Any
 
-SAMPLES_IN_MESSAGE = 5
-SET_ITEMS_SHOWN = 8
-
-
-def value(v: Any) -> str:
-    """A sample value as a person reads it: numbers bare, text quoted, NULL for None."""
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, int | float | decimal.Decimal):
-        return str(v)
-    if isinstance(v, dt.datetime | dt.date | dt.time):
-        return v.isoformat()
-    return repr(str(v))
-
-
-def count(n: Any) -> str:
-    return f"{n:,}" if isinstance(n, int) else str(n)
-
-
-def percent(part: float, whole: float) -> str:
-    """Two significant digits under 1%, one decimal above: 0.075%, 12.5%."""
-    if not whole:
-        return "n/a"
-    pct = 100.0 * part / whole
-    if pct == 0 or pct >= 1:
-        return f"{pct:.1f}%".replace(".0%", "%")
-    return f"{pct:.2g}%"
-
-
-def bounds(kwargs: dict[str, Any], low: str = "min_value", high: str = "max_value") -> str:
-    lo, hi = kwargs.get(low), kwargs.get(high)
-    if lo is None and hi is not None:
-        return f"{'<' if kwargs.get('strict_max') else '<='} {value(hi)}"
-    if hi is None:
-        return f"{'>' if kwargs.get('strict_min') else '>='} {value(lo)}"
-    left = "(" if kwargs.get("strict_min") else "["
-    right = ")" if kwargs.get("strict_max") else "]"
-    return f"{left}{value(lo)}, {value(hi)}{right}"
-
-
-def a_set(values: Any) -> str:
-    items = list(values) if isinstance(values, list | tuple | set) else [values]
-    shown = ", ".join(value(v) for v in items[:SET_ITEMS_SHOWN])
-    more = f", … {len(items) - SET_ITEMS_SHOWN} more" if len(items) > SET_ITEMS_SHOWN else ""
-    return "{" + shown + more + "}"
-
+from vigil.quality.values import SAMPLES_IN_MESSAGE as SAMPLES_IN_MESSAGE
+from vigil.quality.values import SET_ITEMS_SHOWN as SET_ITEMS_SHOWN
+from vigil.quality.values import a_set as a_set
+from vigil.quality.values import bounds as bounds
+from vigil.quality.values import columns as columns
+from vigil.quality.values import count as count
+from vigil.quality.values import listed as listed
+from vigil.quality.values import percent as percent
+from vigil.quality.values import row as row
+from vigil.quality.values import samples as samples
+from vigil.quality.values import value as value
 
 # What a passing row satisfies, and what a failing row does instead.
 _PHRASES: dict[str, tuple[Callable[[dict[str, Any]], str], Callable[[dict[str, Any]], str]]] = {
@@ -124,6 +86,15 @@ _AGGREGATES: dict[str, Callable[[dict[str, Any]], str]] = {
     "expect_column_distinct_values_to_be_in_set": lambda k: (
         f"distinct values in {a_set(k.get('value_set'))}"
     ),
+    "expect_column_distinct_values_to_contain_set": lambda k: (
+        f"distinct values include {a_set(k.get('value_set'))}"
+    ),
+    "expect_column_distinct_values_to_equal_set": lambda k: (
+        f"distinct values exactly {a_set(k.get('value_set'))}"
+    ),
+    "expect_column_kl_divergence_to_be_less_than": lambda k: (
+        f"KL divergence from the expected partition <= {value(k.get('threshold'))}"
+    ),
     "expect_column_unique_value_count_to_be_between": lambda k: f"distinct count {bounds(k)}",
     "expect_column_proportion_of_unique_values_to_be_between": lambda k: (
         f"proportion of unique values {bounds(k)}"
@@ -154,21 +125,6 @@ def violation(kind: str, kwargs: dict[str, Any]) -> str:
     return f"failing {kind}"
 
 
-def samples(values: Sequence[Any], limit: int = SAMPLES_IN_MESSAGE) -> str:
-    """Distinct sample values in the order found ("" when they are all NULL: no news)."""
-    distinct: list[Any] = []
-    for v in values:
-        if v is not None and v not in distinct:
-            distinct.append(v)
-    return ", ".join(value(v) for v in distinct[:limit])
-
-
-def row(r: dict[str, Any], limit: int = 4) -> str:
-    items = list(r.items())
-    text = ", ".join(f"{k}={value(v)}" for k, v in items[:limit])
-    return "(" + text + (", …" if len(items) > limit else "") + ")"
-
-
 def mostly(kwargs: dict[str, Any]) -> str:
     m = kwargs.get("mostly")
     return (
@@ -183,7 +139,7 @@ def rows_failed(where: str, kind: str, kwargs: dict[str, Any], result: dict[str,
     bad, total = result.get("unexpected_count"), result.get("element_count")
     head = f"{where}: {count(bad)} of {count(total)} rows "
     head += f"({percent(bad or 0, total or 0)}) {violation(kind, kwargs)}{mostly(kwargs)}"
-    shown = samples(result.get("partial_unexpected_list") or [])
+    shown = samples(result.get("partial_unexpected_list") or [], names=columns(kwargs))
     keys = row_keys(result.get("partial_unexpected_index_list") or [], result)
     return head + (f"; e.g. {shown}" if shown else "") + (f"; rows {keys}" if keys else "")
 
@@ -233,10 +189,57 @@ def observed(
         return f"{where}: columns differ from the list: " + "; ".join(
             _position(m) for m in mismatch[:SET_ITEMS_SHOWN] if isinstance(m, dict)
         )
+    if kind == KL_DIVERGENCE:
+        return kl_divergence(where, kwargs, seen, passed)
     shown = a_set(seen) if isinstance(seen, list) else value(seen)
+    if seen is None:
+        shown = "nothing (no non-NULL value to measure)"
     if passed:
         return f"{where}: {asked} (observed {shown})"
     return f"{where}: observed {shown}, expected {asked}"
+
+
+KL_DIVERGENCE = "expect_column_kl_divergence_to_be_less_than"
+
+
+def kl_divergence(where: str, kwargs: dict[str, Any], seen: Any, passed: bool) -> str:
+    """GX reports an infinite divergence (a value the partition gives no weight) as None."""
+    bound = value(kwargs.get("threshold"))
+    if seen is None:
+        measured = "infinite (the column has a value the expected partition gives no weight)"
+    else:
+        measured = f"{float(seen):.4g}"
+    verdict = "within" if passed else "above"
+    return (
+        f"{where}: KL divergence from the expected partition is {measured}, "
+        f"{verdict} the threshold {bound}"
+    )
+
+
+DISTINCT_SETS = (
+    "expect_column_distinct_values_to_be_in_set",
+    "expect_column_distinct_values_to_contain_set",
+    "expect_column_distinct_values_to_equal_set",
+)
+
+
+def distinct_values(where: str, kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
+    """A set-of-distinct-values check that failed: the values outside the set, and the
+    ones of the set that never appear (GX counts distinct values, not rows)."""
+    wanted = a_set(kwargs.get("value_set"))
+    parts = []
+    extra, missing = result.get("unexpected_count"), result.get("missing_count")
+    if kind != DISTINCT_SETS[1] and extra:
+        found = listed(result.get("partial_unexpected_list"))
+        noun = "value" if extra == 1 else "values"
+        parts.append(f"{count(extra)} distinct {noun} not in {wanted}{found}")
+    if kind != DISTINCT_SETS[0] and missing:
+        found = listed(result.get("partial_missing_list"))
+        noun = "value" if missing == 1 else "values"
+        parts.append(
+            f"{count(missing)} {noun} of {wanted} never appear{'s' * (missing == 1)}{found}"
+        )
+    return f"{where}: " + ("; ".join(parts) or f"distinct values not as expected ({wanted})")
 
 
 def _position(m: dict[str, Any]) -> str:

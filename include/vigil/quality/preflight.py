@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
+from vigil.pg import first_line as first_line  # re-exported: runner.py imports it here
 from vigil.quality.connection import Database
 from vigil.quality.gx_run import quote
 from vigil.quality.suites import Check
@@ -41,7 +42,7 @@ def preflight(db: Database, schema: str, table: str, row_filter: str | None) -> 
         conn = db.connect()
     except psycopg2.Error as exc:
         return TableInfo(
-            f"cannot connect to PostgreSQL at {db.describe()}: {db.hide(first_line(exc))}"
+            f"cannot connect to PostgreSQL at {db.describe()}: {db.mask(first_line(exc))}"
         )
     qualified = f"{quote(schema)}.{quote(table)}"
     try:
@@ -63,11 +64,14 @@ def preflight(db: Database, schema: str, table: str, row_filter: str | None) -> 
                 try:
                     cur.execute(f"EXPLAIN SELECT 1 FROM {qualified} WHERE {row_filter}")
                 except psycopg2.Error as exc:
-                    problem = f"row filter {row_filter!r} is not valid SQL here: {first_line(exc)}"
+                    problem = (
+                        f"row filter {row_filter!r} is not valid SQL here: "
+                        f"{db.mask(first_line(exc))}"
+                    )
                     return TableInfo(problem, info.columns, info.key)
             return info
     except psycopg2.Error as exc:
-        return TableInfo(f"PostgreSQL at {db.describe()}: {db.hide(first_line(exc))}")
+        return TableInfo(f"PostgreSQL at {db.describe()}: {db.mask(first_line(exc))}")
     finally:
         conn.close()
 
@@ -86,8 +90,3 @@ def missing_columns(check: Check, columns: list[str]) -> list[str]:
     if isinstance(listed, list):
         named += [str(c) for c in listed]
     return [c for c in named if c not in columns]
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0].strip()

@@ -4,8 +4,10 @@ Nothing escapes as an exception: a suite that cannot be used, a database that is
 table that does not exist, a row filter that is not SQL, a query the read-only session
 refuses — each becomes `error` results that say which and why. An expectation about a
 column the table does not have is not run: it *fails* (the data is not what the suite
-expects, which retrying will not change) naming the column. How the two passes keep clean
-data near the cost of one SQL scan is written down in `vigil.quality.plan`.
+expects, which retrying will not change) naming the column. An expectation GX's SQL engine
+cannot run (`vigil.quality.runnable`) is not sent to GX either: it is an `error` saying
+why and what to write instead. How the two passes keep clean data near the cost of one
+SQL scan is written down in `vigil.quality.plan`.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def validate(
         try:
             plans = _passes(db, suite, found, info, row_filter)
         except Exception as exc:  # GX set-up or run failed as a whole
-            info = TableInfo(db.hide(clean_error(f"{type(exc).__name__}: {exc}")))
+            info = TableInfo(db.mask(clean_error(f"{type(exc).__name__}: {exc}")))
     where = build.Where(
         target=target,
         suite=suite.name,
@@ -129,6 +131,8 @@ def validate(
         pair = found.outcomes[i]
         if i in plans and pair is not None:
             found.results.append(build.from_outcomes(plans[i], where, *pair))
+        elif check.cannot_run:
+            found.results.append(build.error(check, where, check.cannot_run))
         else:
             missing = missing_columns(check, info.columns)
             found.results.append(build.missing_columns(check, where, missing))
@@ -141,7 +145,9 @@ def _passes(
     """Run the cheap pass over every check whose columns exist, then the evidence pass
     over those that failed; fills `found.outcomes` and `found.batch_meta`."""
     checks = suite.checks
-    runnable = [i for i, c in enumerate(checks) if not missing_columns(c, info.columns)]
+    runnable = [
+        i for i, c in enumerate(checks) if not c.cannot_run and not missing_columns(c, info.columns)
+    ]
     if not runnable:
         return {}
     plans = {i: plan(checks[i], is_map=is_map(checks[i].type)) for i in runnable}
@@ -178,7 +184,7 @@ def _default_target(conn: ConnLike, db: Database | None) -> str:
 def _suite_error(path: str | Path, target: str, started: datetime, reason: str) -> CheckResult:
     return CheckResult(
         check_id=f"{Path(path).stem}.suite",
-        kind=build.KIND,
+        family=build.KIND,
         target=target,
         status=Status.ERROR,
         started_at=started,

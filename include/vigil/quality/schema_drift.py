@@ -182,7 +182,7 @@ def compare(
         return [
             CheckResult(
                 check_id=prefix,
-                kind=KIND,
+                family=KIND,
                 target=target,
                 status=Status.PASSED,
                 severity=severity,
@@ -197,7 +197,7 @@ def compare(
     return [
         CheckResult(
             check_id=f"{prefix}.{key}",
-            kind=KIND,
+            family=KIND,
             target=target,
             status=Status.FAILED,
             severity=severity,
@@ -341,14 +341,14 @@ def check_drift(
         return [
             CheckResult(
                 check_id=prefix,
-                kind=KIND,
+                family=KIND,
                 target=target,
                 status=Status.ERROR,
                 severity=severity,
                 started_at=started,
                 duration_ms=round((time.perf_counter() - t0) * 1000, 3),
-                message=f"schema drift check of {db.describe()} could not run: {db.hide(reason)}",
-                details={"error": db.hide(reason)},
+                message=f"schema drift check of {db.describe()} could not run: {db.mask(reason)}",
+                details={"error": db.mask(reason)},
             )
         ]
     results = compare(wanted, live, target=target, prefix=prefix, severity=severity)

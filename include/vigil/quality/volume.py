@@ -29,7 +29,7 @@ ROW_COUNT_TYPES = frozenset(
     {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
 )
 SUFFIX = ".change"
-_CARRIED = ("table", "suite", "spec_check", "suite_file")
+_CARRIED = ("table", "suite", "suite_file")
 _KEYS = frozenset({"max_pct", "severity"})
 
 
@@ -90,7 +90,9 @@ def change_result(
     """The `.change` result that goes with one row-count result of this run."""
     base = CheckResult(
         check_id=row_count.check_id + SUFFIX,
-        kind=row_count.kind,
+        family=row_count.family,
+        check_kind=row_count.check_kind,
+        parent=row_count.parent,
         target=row_count.target,
         status=Status.SKIPPED,
         severity=rule.severity or fallback_severity,

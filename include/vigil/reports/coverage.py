@@ -13,7 +13,7 @@ from vigil.spec.models import Spec
 @dataclass(frozen=True)
 class Declared:
     check_id: str
-    kind: str
+    family: str
     target: str
     check: Any = field(compare=False, repr=False)
 
@@ -67,11 +67,11 @@ class Coverage:
 
 
 def declared_checks(spec: Spec) -> list[Declared]:
-    """Every check the spec declares, of every kind its `checks` section knows."""
+    """Every check the spec declares, of every family its `checks` section has."""
     found = []
-    for kind in type(spec.checks).model_fields:
-        found += [Declared(c.id, kind, c.target, c) for c in spec.checks_of(kind)]
-    return sorted(found, key=lambda d: (d.kind, d.target, d.check_id))
+    for family in spec.families():
+        found += [Declared(c.id, family.name, c.target, c) for c in spec.checks_of(family.name)]
+    return sorted(found, key=lambda d: (d.family, d.target, d.check_id))
 
 
 def endpoint_path(path: str) -> str:

@@ -44,7 +44,7 @@ GROUP BY 1 ORDER BY 1
 """
 
 SLOWEST = f"""
-SELECT c.check_id, max(c.kind) AS kind, max(c.target) AS target, count(*) AS runs,
+SELECT c.check_id, max(c.family) AS family, max(c.target) AS target, count(*) AS runs,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY c.duration_ms) AS median_ms,
        max(c.duration_ms) AS max_ms
 {_WINDOW}
@@ -62,21 +62,21 @@ ORDER BY started_at, id
 
 # One row per check: its statuses over the window's runs, oldest first.
 CHECK_STATUSES = f"""
-SELECT c.check_id, max(c.kind) AS kind, max(c.target) AS target,
+SELECT c.check_id, max(c.family) AS family, max(c.target) AS target, max(c.parent) AS parent,
        array_agg(c.status ORDER BY r.started_at, r.id) AS statuses
 {_WINDOW}
 GROUP BY c.check_id
 ORDER BY c.check_id
 """
 
-KIND_COUNTS = f"""
-SELECT c.kind,
+FAMILY_COUNTS = f"""
+SELECT c.family,
        count(*) FILTER (WHERE c.status = 'passed') AS passed,
        count(*) FILTER (WHERE c.status = 'failed') AS failed,
        count(*) FILTER (WHERE c.status = 'error') AS error,
        count(*) FILTER (WHERE c.status = 'skipped') AS skipped
 {_WINDOW}
-GROUP BY c.kind ORDER BY c.kind
+GROUP BY c.family ORDER BY c.family
 """
 
 
@@ -160,7 +160,7 @@ class DayStats:
 @dataclass(frozen=True)
 class SlowCheck:
     check_id: str
-    kind: str
+    family: str
     target: str
     runs: int
     median_ms: float
@@ -170,9 +170,10 @@ class SlowCheck:
 @dataclass(frozen=True)
 class CheckStatuses:
     check_id: str
-    kind: str
+    family: str
     target: str
     statuses: tuple[Status, ...]  # oldest first, one per run
+    parent: str | None = None  # the spec check it is a part of, if any
 
 
 def _read(store: ResultStore, action: str, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -230,7 +231,7 @@ def slowest_checks(
         _window_params(environment, win, limit=limit),
     )
     return [
-        SlowCheck(r["check_id"], r["kind"], r["target"], r["runs"], r["median_ms"], r["max_ms"])
+        SlowCheck(r["check_id"], r["family"], r["target"], r["runs"], r["median_ms"], r["max_ms"])
         for r in rows
     ]
 
@@ -252,17 +253,21 @@ def check_statuses(store: ResultStore, environment: str, win: Window) -> list[Ch
     )
     return [
         CheckStatuses(
-            r["check_id"], r["kind"], r["target"], tuple(Status(s) for s in r["statuses"])
+            r["check_id"],
+            r["family"],
+            r["target"],
+            tuple(Status(s) for s in r["statuses"]),
+            r["parent"],
         )
         for r in rows
     ]
 
 
-def kind_counts(store: ResultStore, environment: str, win: Window) -> dict[str, Counts]:
+def family_counts(store: ResultStore, environment: str, win: Window) -> dict[str, Counts]:
     rows = _read(
         store,
-        f"count results per kind of {environment!r}",
-        KIND_COUNTS,
+        f"count results per family of {environment!r}",
+        FAMILY_COUNTS,
         _window_params(environment, win),
     )
-    return {row["kind"]: _counts(row) for row in rows}
+    return {row["family"]: _counts(row) for row in rows}

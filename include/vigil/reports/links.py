@@ -31,13 +31,13 @@ def dag_run_url(base: str, dag_id: str, run_id: str) -> str:
 
 
 def task_url(base: str, dag_id: str, run_id: str, task_id: str) -> str:
-    """Airflow 3 UI page of one task instance (its logs): tasks are `<kind>.<target>`."""
+    """Airflow 3 UI page of one task instance (its logs): tasks are `<family>.<target>`."""
     return f"{dag_run_url(base, dag_id, run_id)}/tasks/{_segment(task_id)}"
 
 
-def task_id(kind: str, target: str) -> str:
-    """The factory's task id: one task per target, in a task group per kind."""
-    return f"{kind}.{target}"
+def task_id(family: str, target: str) -> str:
+    """The factory's task id: one task per target, in a task group per family."""
+    return f"{family}.{target}"
 
 
 def data_docs_url(location: str | None) -> str | None:

@@ -19,7 +19,7 @@ from vigil.reports.data import (
     Window,
     check_statuses,
     day_stats,
-    kind_counts,
+    family_counts,
     window,
 )
 from vigil.result import Status
@@ -41,9 +41,14 @@ class CheckRecord:
     so it can neither pass nor flip)."""
 
     check_id: str
-    kind: str
+    family: str
     target: str
     statuses: tuple[Status, ...]
+    parent: str | None = None  # the spec check it is a part of (a suite's expectation)
+
+    @property
+    def spec_check(self) -> str:
+        return self.parent or self.check_id
 
     @property
     def ran(self) -> tuple[Status, ...]:
@@ -100,13 +105,13 @@ class ReviewData:
     always_failing: list[CheckRecord]
     never_ran: list[Declared] | None  # None: no spec to compare with
     only_skipped: list[Declared] | None
-    rates: list[RateChange]  # overall first, then one per kind
+    rates: list[RateChange]  # overall first, then one per family
     coverage: Coverage | None
     last_messages: dict[str, str]  # latest message of each always-failing check
 
 
 def _record(row: CheckStatuses) -> CheckRecord:
-    return CheckRecord(row.check_id, row.kind, row.target, row.statuses)
+    return CheckRecord(row.check_id, row.family, row.target, row.statuses, row.parent)
 
 
 def _sum(counts: list[Counts]) -> Counts:
@@ -120,10 +125,10 @@ def _sum(counts: list[Counts]) -> Counts:
 
 def rate_changes(current: dict[str, Counts], previous: dict[str, Counts]) -> list[RateChange]:
     overall = RateChange("all checks", _sum(list(current.values())), _sum(list(previous.values())))
-    kinds = sorted(set(current) | set(previous))
+    families = sorted(set(current) | set(previous))
     return [overall] + [
-        RateChange(kind, current.get(kind, Counts()), previous.get(kind, Counts()))
-        for kind in kinds
+        RateChange(family, current.get(family, Counts()), previous.get(family, Counts()))
+        for family in families
     ]
 
 
@@ -150,7 +155,7 @@ def review_data(
     if spec is not None:
         declared = declared_checks(spec)
         ids = [d.check_id for d in declared]
-        seen = {d: [r for r in records if belongs(r.check_id, d)] for d in ids}
+        seen = {d: [r for r in records if r.spec_check == d] for d in ids}
         never_ran = [d for d in declared if not seen[d.check_id]]
         only_skipped = [
             d for d in declared if seen[d.check_id] and not any(r.ran for r in seen[d.check_id])
@@ -165,7 +170,7 @@ def review_data(
         never_ran=never_ran,
         only_skipped=only_skipped,
         rates=rate_changes(
-            kind_counts(store, environment, win), kind_counts(store, environment, before)
+            family_counts(store, environment, win), family_counts(store, environment, before)
         ),
         coverage=_coverage(spec, records),
         last_messages={r.check_id: _last_message(store, environment, r.check_id) for r in failing},
@@ -182,14 +187,8 @@ def _coverage(spec: Spec | None, records: list[CheckRecord]) -> Coverage | None:
         return None
     ran = [r for r in records if r.ran]
     declared = [d.check_id for d in declared_checks(spec)]
-    ran_ids = {d for d in declared if any(belongs(r.check_id, d) for r in ran)}
+    ran_ids = set(declared) & {r.spec_check for r in ran}
     return coverage(spec, ran_ids, {r.target for r in ran}, {r.target for r in records})
-
-
-def belongs(result_id: str, declared_id: str) -> bool:
-    """A result belongs to a spec check when it has its id, or is one of its parts: a
-    suite's expectations are `<check id>.<expectation id>`, drift `<check id>.<object>`."""
-    return result_id == declared_id or result_id.startswith(declared_id + ".")
 
 
 def pass_rate_chart(store: ResultStore, data: ReviewData) -> Markup:

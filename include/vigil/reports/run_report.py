@@ -1,4 +1,4 @@
-"""The report of one run: summary by kind and target, every problem with its evidence,
+"""The report of one run: summary by family and target, every problem with its evidence,
 skips with their reasons, the alerts it fired and resolved, links to Airflow and Data Docs.
 """
 
@@ -21,9 +21,9 @@ RESOLVED = frozenset({"resolved", "resolve", "cleared", "ok"})
 
 @dataclass
 class Group:
-    """The results of one task: one kind of checks on one target."""
+    """The results of one task: one family of checks on one target."""
 
-    kind: str
+    family: str
     target: str
     results: list[CheckResult] = field(default_factory=list)
     task_url: str | None = None
@@ -63,12 +63,12 @@ def tally(results: Sequence[CheckResult]) -> Counts:
 def group_results(results: Sequence[CheckResult], base: str | None, run: RunRef) -> list[Group]:
     groups: dict[tuple[str, str], Group] = {}
     for result in results:
-        key = (result.kind, result.target)
+        key = (result.family, result.target)
         if key not in groups:
             url = None
             if base:
                 url = links.task_url(base, run.dag_id, run.run_id, links.task_id(*key))
-            groups[key] = Group(result.kind, result.target, task_url=url)
+            groups[key] = Group(result.family, result.target, task_url=url)
         groups[key].results.append(result)
     return [groups[key] for key in sorted(groups)]
 
@@ -137,7 +137,7 @@ def render_run_report(
         duration_ms=run_duration_ms(summary),
         counts=tally(results),
         groups=groups,
-        task_urls={(g.kind, g.target): g.task_url for g in groups},
+        task_urls={(g.family, g.target): g.task_url for g in groups},
         problems=problems,
         skipped=[(r, skip_reason(r)) for r in results if r.status is Status.SKIPPED],
         passed=[r for r in results if r.status is Status.PASSED],

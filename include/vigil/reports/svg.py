@@ -58,8 +58,8 @@ def nice_max(value: float) -> float:
     # 2.5 only from 25 up: below, counts would get ticks at 0.625.
     for step in (1, 2, 2.5, 5, 10) if power >= 10 else (1, 2, 5, 10):
         if value <= step * power + 1e-9:
-            return step * power
-    return 10 * power
+            return float(step * power)
+    return float(10 * power)
 
 
 def _open(title: str, width: int, height: int) -> list[str]:

@@ -14,9 +14,12 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
+from vigil import pg
+from vigil.masking import Masker
 from vigil.results.models import StoreError
 
 CONNECT_TIMEOUT_S = 10
+APPLICATION_NAME = "vigil-results"
 # Every wait has a timeout: also bounds waiting for the migration lock or a locked run row.
 STATEMENT_TIMEOUT_MS = 60_000
 _SESSION_OPTIONS = {"statement_timeout": str(STATEMENT_TIMEOUT_MS), "TimeZone": "UTC"}
@@ -24,29 +27,34 @@ _SESSION_OPTIONS = {"statement_timeout": str(STATEMENT_TIMEOUT_MS), "TimeZone": 
 
 def normalize(connect: Mapping[str, Any] | str) -> dict[str, Any]:
     """psycopg2.connect keyword arguments from kwargs or a DSN (key=value or URI)."""
-    if isinstance(connect, str):
-        try:
-            kwargs: dict[str, Any] = dict(psycopg2.extensions.parse_dsn(connect))
-        except psycopg2.ProgrammingError as exc:
-            raise StoreError(f"invalid results store DSN: {first_line(exc)}") from None
-    else:
-        kwargs = dict(connect)
-    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
-    kwargs.setdefault("application_name", "vigil-results")
-    options = str(kwargs.get("options") or "")
-    extra = [f"-c {k}={v}" for k, v in _SESSION_OPTIONS.items() if k not in options]
-    kwargs["options"] = " ".join([options, *extra]).strip()
-    return kwargs
+    try:
+        params = pg.parse(connect)
+    except psycopg2.ProgrammingError as exc:
+        raise StoreError(f"invalid results store DSN: {_masked_line(exc, connect)}") from None
+    # The store is Vigil's own database: written to, so not read-only.
+    return pg.session(
+        params,
+        application_name=APPLICATION_NAME,
+        readonly=False,
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+        defaults=_SESSION_OPTIONS,
+    )
+
+
+def _masked_line(exc: BaseException, dsn: str | Mapping[str, Any]) -> str:
+    """libpq quotes the DSN it could not parse: whatever could be its password goes."""
+    masker = Masker()
+    if isinstance(dsn, str):
+        masker.remember_userinfo(dsn)
+        for word in dsn.split():
+            if word.startswith("password="):
+                masker.remember(word.removeprefix("password=").strip("'"))
+    return masker.mask(pg.first_line(exc))
 
 
 def describe(kwargs: Mapping[str, Any]) -> str:
     """Where the store is, for messages: host:port, database and user, never the password."""
-    host = kwargs.get("host") or kwargs.get("hostaddr") or "local socket"
-    port = kwargs.get("port") or 5432
-    where = f"{host}:{port}" if not str(host).startswith("/") else f"socket {host} port {port}"
-    database = kwargs.get("dbname") or kwargs.get("database") or kwargs.get("user") or "?"
-    user = kwargs.get("user") or "(default user)"
-    return f"{where}, database {database!r} as {user}"
+    return pg.describe(kwargs)
 
 
 def identity(kwargs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -56,25 +64,32 @@ def identity(kwargs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return pg.first_line(exc)
 
 
 def connect(kwargs: Mapping[str, Any], action: str) -> psycopg2.extensions.connection:
+    """A session on the store (`kwargs` from `normalize`); StoreError when it cannot open."""
     try:
-        return psycopg2.connect(**kwargs)
+        return pg.connect(kwargs, application_name=APPLICATION_NAME, readonly=False)
     except psycopg2.Error as exc:
+        reason = _mask_password(pg.first_line(exc), kwargs)
         raise StoreError(
             f"cannot connect to the results store at {describe(kwargs)} to {action}: "
-            f"{first_line(exc)} (is PostgreSQL running there, and are the connection's host, "
+            f"{reason} (is PostgreSQL running there, and are the connection's host, "
             "port, database and credentials right?)"
         ) from None
+
+
+def _mask_password(text: str, kwargs: Mapping[str, Any]) -> str:
+    masker = Masker()
+    masker.remember(str(kwargs.get("password") or ""))
+    return masker.mask(text)
 
 
 @contextmanager
 def transaction(
     kwargs: Mapping[str, Any], action: str, *, readonly: bool = False
-) -> Iterator[psycopg2.extensions.cursor]:
+) -> Iterator[psycopg2.extras.RealDictCursor]:
     """One transaction on a fresh connection: committed on success, rolled back on error.
 
     Database errors become StoreError naming the store and `action`; the connection is
@@ -88,7 +103,16 @@ def transaction(
             yield cur
     except psycopg2.Error as exc:
         raise StoreError(
-            f"results store at {describe(kwargs)} failed to {action}: {first_line(exc)}"
+            f"results store at {describe(kwargs)} failed to {action}: "
+            f"{_mask_password(pg.first_line(exc), kwargs)}"
         ) from exc
     finally:
         conn.close()
+
+
+def returned_row(cur: psycopg2.extras.RealDictCursor, action: str) -> Mapping[str, Any]:
+    """The row a statement that always returns one (INSERT/UPDATE ... RETURNING) returned."""
+    row = cur.fetchone()
+    if row is None:
+        raise StoreError(f"results store returned no row to {action}")
+    return row

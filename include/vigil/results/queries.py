@@ -20,7 +20,8 @@ from vigil.results.models import (
 )
 
 RESULT_COLUMNS = (
-    "check_id", "kind", "target", "status", "severity", "started_at", "duration_ms",
+    "check_id", "family", "check_kind", "parent", "target", "status", "severity", "started_at",
+    "duration_ms",
     "observed", "expected", "message", "details",
 )  # fmt: skip
 _C_COLUMNS = ", ".join(f"c.{col}" for col in RESULT_COLUMNS)
@@ -51,7 +52,7 @@ RETURNING id, environment, cadence
 # One task's earlier rows that its latest attempt no longer reports.
 DELETE_STALE = """
 DELETE FROM vigil.check_results
-WHERE run = %(run)s AND kind = %(kind)s AND target = %(target)s
+WHERE run = %(run)s AND family = %(family)s AND target = %(target)s
   AND NOT (check_id = ANY(%(keep)s::text[]))
 """
 
@@ -94,7 +95,7 @@ RUN_RESULTS = f"""
 SELECT {_C_COLUMNS}
 FROM vigil.check_results c JOIN vigil.runs r ON r.id = c.run
 WHERE r.dag_id = %(dag_id)s AND r.run_id = %(run_id)s
-  AND (%(kind)s::text IS NULL OR c.kind = %(kind)s)
+  AND (%(family)s::text IS NULL OR c.family = %(family)s)
   AND (%(targets)s::text[] IS NULL OR c.target = ANY(%(targets)s::text[]))
 ORDER BY c.check_id
 """
@@ -137,7 +138,7 @@ ORDER BY started_at DESC, id DESC LIMIT %(limit)s
 """
 
 GROUPABLE = {
-    "kind": "c.kind",
+    "family": "c.family",
     "target": "c.target",
     "check_id": "c.check_id",
     "severity": "c.severity",

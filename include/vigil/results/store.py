@@ -98,7 +98,7 @@ class ResultStore:
                     "params": Json(params, dumps=_dumps) if params is not None else None,
                 },
             )
-            _check_same_run(run, cur.fetchone())
+            _check_same_run(run, db.returned_row(cur, action))
 
     def record(
         self,
@@ -110,8 +110,8 @@ class ResultStore:
         """Store `results` for `run` (creating the run if needed), in one transaction.
 
         A check recorded again for the same run replaces its earlier result; within one
-        call, the last result of a check_id wins. With `replace=(kind, target)`, this call's
-        results are the whole truth for that task: earlier rows of that kind and target
+        call, the last result of a check_id wins. With `replace=(family, target)`, this call's
+        results are the whole truth for that task: earlier rows of that family and target
         whose ids are not among them go (a retry that succeeds after a whole-suite error
         must not leave the error behind).
         """
@@ -124,7 +124,12 @@ class ResultStore:
             if replace is not None:
                 cur.execute(
                     queries.DELETE_STALE,
-                    {"run": run_pk, "kind": replace[0], "target": replace[1], "keep": list(latest)},
+                    {
+                        "run": run_pk,
+                        "family": replace[0],
+                        "target": replace[1],
+                        "keep": list(latest),
+                    },
                 )
             if latest:
                 rows = [_result_values(run_pk, run.environment, r) for r in latest.values()]
@@ -139,7 +144,7 @@ class ResultStore:
         with db.transaction(self._kwargs, action) as cur:
             run_pk = self._ensure_run(cur, run, None)
             cur.execute(queries.REFRESH_RUN, {"run": run_pk, "finish": True, "ended_at": ended_at})
-            return queries.to_summary(cur.fetchone())
+            return queries.to_summary(db.returned_row(cur, action))
 
     @staticmethod
     def _ensure_run(cur: Any, run: RunRef, started_at: datetime | None) -> int:
@@ -154,12 +159,12 @@ class ResultStore:
         return self.results_of(run)
 
     def results_of(
-        self, run: RunRef, *, kind: str | None = None, targets: Iterable[str] | None = None
+        self, run: RunRef, *, family: str | None = None, targets: Iterable[str] | None = None
     ) -> list[CheckResult]:
-        """The run's results, optionally of one kind and some targets, by check_id."""
+        """The run's results, optionally of one family and some targets, by check_id."""
         params = {
             **_ref_params(run),
-            "kind": kind,
+            "family": family,
             "targets": list(targets) if targets is not None else None,
         }
         rows = self._read(f"read the results of run {run}", queries.RUN_RESULTS, params)
@@ -201,7 +206,7 @@ class ResultStore:
         *,
         last_runs: int | None = None,
         since: timedelta | None = None,
-        by: Sequence[str] = ("kind", "target"),
+        by: Sequence[str] = ("family", "target"),
     ) -> list[FailureRate]:
         """Problems (failed + error) over checks that ran, per group, highest rate first.
 

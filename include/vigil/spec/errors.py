@@ -5,6 +5,8 @@
           |     ^~~~~~~~
 
 One `SpecError` carries every problem of one file, so a person fixes them in one pass.
+Nothing in a problem is long: texts are clipped, and a long source line is shown cut around
+the caret (a 100,000-character value is not printed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,20 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # shown as '?', one column each
 MAX_UNDERLINE = 60
+MAX_EXCERPT = 120  # characters of a source line shown around the caret
+_BEFORE_CARET = 40
+_LIMITS = {"message": 400, "path": 200, "hint": 300, "found": 120, "expected": 200}
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut in the middle to at most `limit` characters: a long value quoted inside
+    a message goes, what the message says after it stays."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 3
+    return text[: limit - tail - 5] + " ... " + text[-tail:]
 
 
 def did_you_mean(word: object, choices: Collection[str]) -> str | None:
@@ -52,7 +67,14 @@ class Problem:
     expected: str | None = None
     hint: str | None = None  # e.g. "did you mean 'timeout_s'?"
     source_line: str | None = None  # the line as written (secrets masked)
-    end_column: int | None = None  # 1-based, exclusive; for underlining a one-line token
+    end_column: int | None = None  # 1-based, exclusive, in source_line; for underlining
+    source_column: int | None = None  # the caret's column in source_line, when not `column`
+
+    def __post_init__(self) -> None:
+        for name, limit in _LIMITS.items():
+            text = getattr(self, name)
+            if isinstance(text, str) and len(text) > limit:
+                object.__setattr__(self, name, clip(text, limit))
 
     def headline(self) -> str:
         where = self.file
@@ -66,17 +88,31 @@ class Problem:
             text += f" — {self.hint}"
         return text
 
+    def excerpt(self) -> tuple[str, int, int]:
+        """The source line as shown (cut around the caret when long), the caret's column in
+        it and the underline's width."""
+        line = _CONTROL.sub("?", (self.source_line or "").rstrip())
+        column = max(self.source_column or self.column or 1, 1)
+        width = 1
+        if self.end_column and self.end_column > column:
+            width = min(self.end_column - column, MAX_UNDERLINE)
+        if len(line) > MAX_EXCERPT:
+            start = max(0, min(column - 1 - _BEFORE_CARET, len(line) - MAX_EXCERPT))
+            head = "..." if start else ""
+            tail = "..." if start + MAX_EXCERPT < len(line) else ""
+            line = head + line[start : start + MAX_EXCERPT] + tail
+            column += len(head) - start
+            width = max(1, min(width, MAX_EXCERPT + len(head) - column + 1))
+        return line, column, width
+
     def render(self) -> str:
         """The headline, then the source line and a caret under the column."""
         lines = [self.headline()]
         if self.line is not None and self.source_line is not None:
             number = str(self.line)
             gutter = " " * (len(number) + 2)
-            column = max(self.column or 1, 1)
-            width = 1
-            if self.end_column and self.end_column > column:
-                width = min(self.end_column - column, MAX_UNDERLINE)
-            lines.append(f"  {number} | {self.source_line.rstrip()}")
+            line, column, width = self.excerpt()
+            lines.append(f"  {number} | {line}")
             lines.append(f"{gutter} | {' ' * (column - 1)}^{'~' * (width - 1)}")
         return "\n".join(lines)
 

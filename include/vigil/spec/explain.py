@@ -152,6 +152,8 @@ def _length(error: ErrorDetails, loc: Loc, root: Any) -> Explanation:
 
 def _generic(error: ErrorDetails, loc: Loc, root: Any) -> Explanation:
     found = describe(error["input"])
+    if loc and loc[-1] == "[key]" and error["input"] is None:
+        found = "the null key '~'"  # what the YAML says, not Python's None
     text = error["msg"]
     text = text[0].lower() + text[1:] if text else error["type"]
     text = text.replace("input should be", "should be")

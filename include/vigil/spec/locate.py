@@ -3,15 +3,22 @@
 `yaml.compose` keeps a start and end mark on every node; walking the node tree along the
 loc finds where to point. Tags of discriminated unions (pydantic puts the `kind` value in
 the loc) and other non-key elements are skipped; a key that is absent (a missing field)
-leaves the walk at the mapping that should hold it.
+leaves the walk at the mapping that should hold it. A key that a mapping has through a merge
+(`<<: *base`) points at that `<<:` line, the place that made it part of this mapping. Paths
+name keys as written (`~`, not `None`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from yaml import YAMLError
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from vigil.spec.reading import MERGE, merged_pairs
 
 Loc = tuple[str | int, ...]
 DICT_KEY = "[key]"  # pydantic's marker for an error in a dict key rather than its value
@@ -38,10 +45,42 @@ class Spot:
         return int(end.column) + 1 if start.line == end.line else None
 
 
-def _entry(mapping: MappingNode, elem: str | int) -> tuple[Node, Node] | None:
-    for key, value in mapping.value:
-        if isinstance(key, ScalarNode) and key.value == str(elem):
-            return key, value
+def _matches(key: Node, elem: Any) -> bool:
+    if not isinstance(key, ScalarNode):
+        return False
+    if key.value == str(elem):
+        return True
+    if key.tag == "tag:yaml.org,2002:str":
+        return False
+    try:  # `~: x` is the key None (pydantic's loc says 'None'), `1: x` the key 1
+        value = SafeConstructor().construct_object(key)
+    except (YAMLError, ValueError, OverflowError):
+        return False
+    return bool(value == elem and type(value) is type(elem)) or str(value) == elem
+
+
+def _pairs(mapping: MappingNode) -> list[tuple[Node, Node]]:
+    """Entries as written (and first), then those merged in, by precedence."""
+    own = [(k, v) for k, v in mapping.value if k.tag != MERGE]
+    if len(own) == len(mapping.value):
+        return own
+    try:
+        merged = merged_pairs(mapping)
+    except YAMLError:
+        return own
+    return own + merged[::-1]  # later merged entries win
+
+
+def _merge_key(mapping: MappingNode) -> Node | None:
+    return next((k for k, _ in mapping.value if k.tag == MERGE), None)
+
+
+def _entry(mapping: MappingNode, elem: Any) -> tuple[Node, Node, bool] | None:
+    """The key and value for `elem`, and whether they come through a merge."""
+    own = len([k for k, _ in mapping.value if k.tag != MERGE])
+    for index, (key, value) in enumerate(_pairs(mapping)):
+        if _matches(key, elem):
+            return key, value, index >= own
     return None
 
 
@@ -50,23 +89,32 @@ def _kind(mapping: MappingNode) -> str | None:
     return entry[1].value if entry and isinstance(entry[1], ScalarNode) else None
 
 
+def _written(key: Node, elem: str | int) -> str | int:
+    return key.value if isinstance(key, ScalarNode) and isinstance(key.value, str) else elem
+
+
 def walk(root: Node, loc: Loc) -> Spot:
     node, key = root, None
+    merge: Node | None = None  # the first `<<:` the walk went through
     parts: list[str | int] = []
     for index, elem in enumerate(loc):
         if elem == DICT_KEY:
-            return Spot(key or node, None, tuple(parts), True)
+            return Spot(merge or key or node, None, tuple(parts), True)
         if isinstance(node, MappingNode):
             entry = _entry(node, elem)
             if entry:
-                key, node = entry
-                parts.append(elem)
+                if entry[2] and merge is None:
+                    merge = _merge_key(node)
+                key, node = entry[0], entry[1]
+                parts.append(_written(key, elem))
             elif isinstance(elem, str) and elem.isidentifier() and elem != _kind(node):
                 rest = [e for e in loc[index:] if e != DICT_KEY]
-                return Spot(node, key, (*parts, *rest), False)
+                return Spot(merge or node, merge or key, (*parts, *rest), False)
         elif isinstance(node, SequenceNode) and isinstance(elem, int) and elem < len(node.value):
             node, key = node.value[elem], None
             parts.append(elem)
+    if merge is not None:
+        return Spot(merge, merge, tuple(parts), True)
     return Spot(node, key, tuple(parts), True)
 
 
@@ -104,32 +152,3 @@ def _mappings(root: Node) -> Iterator[tuple[MappingNode, Loc]]:
             stack.extend((v, (*parts, k.value)) for k, v in node.value if isinstance(k, ScalarNode))
         elif isinstance(node, SequenceNode):
             stack.extend((item, (*parts, i)) for i, item in enumerate(node.value))
-
-
-def is_recursive(root: Node) -> Node | None:
-    """A node that contains itself through aliases (`&a [*a]`), which no spec needs."""
-    on_path: set[int] = set()
-    done: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            on_path.discard(id(node))
-            done.add(id(node))
-            continue
-        if id(node) in on_path:
-            return node
-        if id(node) in done:
-            continue
-        on_path.add(id(node))
-        stack.append((node, True))
-        stack.extend((child, False) for child in _children(node))
-    return None
-
-
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    return []

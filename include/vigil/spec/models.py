@@ -7,33 +7,25 @@ ignored setting. Secrets never appear literally: fields that may carry them acce
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, create_model, field_validator, model_validator
 
-from vigil.alerts.config import AlertsConfig
-from vigil.result import Severity
-from vigil.spec.conditions import Condition
-from vigil.spec.errors import did_you_mean, format_path
+from vigil.families import Family, FamilyName, all_families
+from vigil.spec.alerts import AlertsConfig
+from vigil.spec.base import Name, NonEmpty, Strict
+from vigil.spec.errors import format_path
 from vigil.spec.references import SpecReferenceError, reference_problems
 from vigil.spec.secrets import (
     ENV_REF,
     reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
-from vigil.spec.validators import check_address, check_cron, check_http_url, check_single_sql
+from vigil.spec.validators import check_address, check_cron, check_http_url, check_timezone
 
-NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-HttpStatus = Annotated[int, Field(ge=100, le=599)]
-KINDS = ("health", "quality")  # scenarios and probes join as their sections land
 CADENCES = ("daily", "weekly", "monthly")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- targets: what the environment is made of ---------------------------------------
@@ -63,21 +55,21 @@ class HttpTarget(TargetBase):
 
 class PostgresTarget(TargetBase):
     kind: Literal["postgres"]
-    conn_id: str = Field(description="Airflow connection id holding host, login and password")
+    conn_id: NonEmpty = Field(description="Airflow connection id holding host, login and password")
 
 
 class TcpTarget(TargetBase):
     kind: Literal["tcp"]
     # "host:port", or a reference such as "${CACHE_ADDR:-127.0.0.1:6379}"; resolve it with
     # RunContext.resolve, then split it with vigil.spec.validators.split_address.
-    address: str
+    address: NonEmpty
 
     _address = field_validator("address")(check_address)
 
 
 class ContainerTarget(TargetBase):
     kind: Literal["container"]
-    container: str = Field(description="container name or id")
+    container: NonEmpty = Field(description="container name or id")
     # Docker Engine API address; the default is the local socket.
     docker_url: str = "unix:///var/run/docker.sock"
 
@@ -93,126 +85,38 @@ TARGET_KINDS: tuple[str, ...] = tuple(
 )
 
 
-# --- health checks ---------------------------------------------------------------------
+# --- checks: one section per registered family ------------------------------------
 
 
-class CheckBase(Strict):
-    id: Name
-    target: str
-    severity: Severity = Severity.CRITICAL
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-    description: str = ""
+def checks_model(families: tuple[Family, ...]) -> type[Strict]:
+    """The `checks:` section: one list per family, of that family's check models."""
+    fields: dict[str, Any] = {
+        f.name: (list.__class_getitem__(f.union()), Field(default_factory=list)) for f in families
+    }
+    return create_model("Checks", __base__=Strict, **fields)
 
 
-class HttpCheck(CheckBase):
-    kind: Literal["http"]
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    path: str = "/"
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = None
-    expect_status: list[HttpStatus] = Field(default_factory=lambda: [200], min_length=1)
-    latency_budget_ms: float | None = Field(default=None, gt=0)
-    # Conditions on the JSON body, parsed when the spec loads: "status == ok".
-    conditions: list[Condition] = Field(default_factory=list)
-    # Read the target's own dependency report ({"dependencies": {name: {"status": ...}}})
-    # and fail naming every dependency that is not ok.
-    check_dependencies: bool = False
-    verify_tls: bool | None = None  # None: the target's setting
+if TYPE_CHECKING:
 
-    _headers = field_validator("headers")(reject_literal_secret_headers)
+    class Checks(Strict):
+        """One list per registered family, built from the registry at import time."""
 
-    @field_validator("path")
-    @classmethod
-    def _path_is_relative(cls, path: str) -> str:
-        if not path.startswith(("/", "${")):
-            raise ValueError(
-                f"path must start with '/' (or be a '${{VAR}}' reference), got {path!r}"
-            )
-        return reject_literal_secret_in_url(path)
+        def __init__(self, **sections: list[Any]) -> None: ...
 
+        def __getattr__(self, family: str) -> list[Any]: ...
 
-class PostgresCheck(CheckBase):
-    kind: Literal["postgres"]
-    expect_databases: list[str] = Field(default_factory=list)
-    expect_schemas: list[str] = Field(default_factory=list)
-    # Fail when more than this share of max_connections is in use.
-    max_connection_usage: float | None = Field(default=None, gt=0, le=1)
-    latency_budget_ms: float | None = Field(default=None, gt=0)
-
-
-class TcpCheck(CheckBase):
-    kind: Literal["tcp"]
-
-
-class ContainerCheck(CheckBase):
-    kind: Literal["container"]
-    expect_state: str = "running"
-    require_healthy: bool = True
-    max_restarts: int | None = Field(default=None, ge=0)
-
-
-HealthCheck = Annotated[
-    HttpCheck | PostgresCheck | TcpCheck | ContainerCheck, Field(discriminator="kind")
-]
-
-
-# --- data quality (Great Expectations) -------------------------------------------------
-
-
-class QualityBase(CheckBase):
-    # The whole suite or snapshot runs in one database session, so it gets more time.
-    timeout_s: float = Field(default=300.0, gt=0, le=3600)
-
-
-class SuiteCheck(QualityBase):
-    """A Great Expectations suite (GX's own JSON) run against one table of a postgres target.
-
-    Each expectation becomes one result; its `meta.severity` (critical|warning) overrides
-    the check's `severity`.
-    """
-
-    kind: Literal["suite"]
-    # Path of the suite JSON, relative to the expectations folder (VIGIL_EXPECTATIONS_DIR,
-    # default <repo>/expectations): "demo/orders.json".
-    suite: str = Field(pattern=r"^[^/].*\.json$")
-    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")
-    schema_name: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")
-    # A SQL condition on the table's rows, e.g. "created_at >= now() - interval '1 day'".
-    row_filter: str | None = None
-
-    @field_validator("row_filter")
-    @classmethod
-    def _one_expression(cls, text: str | None) -> str | None:
-        return None if text is None else check_single_sql(text, "row_filter")
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class SchemaDriftCheck(QualityBase):
-    """The live catalog (tables, columns, types, indexes, constraints) against a committed
-    snapshot written by `vigil snapshot-schema`; every difference is one failed result."""
-
-    kind: Literal["schema_drift"]
-    snapshot: str = Field(pattern=r"^[^/].*\.(json|ya?ml)$")  # relative to the expectations folder
-    schemas: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
-
-
-QualityCheck = Annotated[SuiteCheck | SchemaDriftCheck, Field(discriminator="kind")]
-
-
-class Checks(Strict):
-    health: list[HealthCheck] = Field(default_factory=list)
-    quality: list[QualityCheck] = Field(default_factory=list)
+else:
+    Checks = checks_model(all_families())
 
 
 # --- schedules ----------------------------------------------------------------------
 
 
 class Cadence(Strict):
-    cron: str
+    cron: NonEmpty
     enabled: bool = True
-    # Which check kinds this cadence runs; None means every kind the spec declares.
-    kinds: list[Literal["health", "quality"]] | None = None
+    # Which check families this cadence runs; None means every family the spec declares.
+    families: list[FamilyName] | None = None
 
     _cron = field_validator("cron")(check_cron)
 
@@ -228,11 +132,11 @@ class Schedules(Strict):
 
 
 class Defaults(Strict):
-    owner: str = "vigil"
+    owner: NonEmpty = "vigil"
     retries: int = Field(default=2, ge=0, le=10)
-    retry_delay_s: float = Field(default=30, ge=0)
+    retry_delay_s: float = Field(default=30, ge=0, le=86_400)
     # Upper bound for one task: every wait has a timeout.
-    task_timeout_s: float = Field(default=900, gt=0)
+    task_timeout_s: float = Field(default=900, gt=0, le=86_400)
 
 
 # --- the spec -----------------------------------------------------------------------
@@ -241,8 +145,8 @@ class Defaults(Strict):
 class Spec(Strict):
     environment: Name
     description: str = ""
-    timezone: str = "UTC"
-    results_conn_id: str = "vigil_results"
+    timezone: str = Field(default="UTC", max_length=64)
+    results_conn_id: NonEmpty = "vigil_results"
     defaults: Defaults = Field(default_factory=Defaults)
     targets: dict[Name, Target]
     checks: Checks = Field(default_factory=Checks)
@@ -256,35 +160,61 @@ class Spec(Strict):
     def source(self) -> Path | None:
         return self._source
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, tz: str) -> str:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            guess = did_you_mean(tz, available_timezones()) or "e.g. 'Europe/Paris'"
-            raise ValueError(f"unknown timezone {tz!r}; use an IANA name ({guess})") from None
-        return tz
+    _timezone = field_validator("timezone")(check_timezone)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Spec:
         # The loader runs the same pass on the raw YAML to place each problem on its line;
         # this keeps a directly constructed Spec from holding dangling references.
-        problems = reference_problems(self.targets, self.checks, TARGET_KINDS)
+        problems = reference_problems(
+            self.targets, self.checks, TARGET_KINDS, self.families(), self.alerts
+        )
         if problems:
             raise SpecReferenceError(
                 "; ".join(f"{format_path(p.loc)}: {p.message}" for p in problems)
             )
         return self
 
-    def checks_of(self, kind: str) -> list[Any]:
-        return list(getattr(self.checks, kind))
+    @classmethod
+    def families(cls) -> tuple[Family, ...]:
+        """The families this model's `checks` section has, in pipeline order."""
+        section = cls.model_fields["checks"].annotation
+        fields = getattr(section, "model_fields", {})
+        return tuple(f for f in all_families() if f.name in fields)
 
-    def targets_with_checks(self, kind: str) -> list[str]:
-        return sorted({c.target for c in self.checks_of(kind)})
+    def declared_families(self) -> list[str]:
+        """The families this spec has checks of, in pipeline order."""
+        return [f.name for f in self.families() if self.checks_of(f.name)]
 
-    def checks_of_target(self, kind: str, target: str) -> list[Any]:
-        return [c for c in self.checks_of(kind) if c.target == target]
+    def checks_of(self, family: str) -> list[Any]:
+        return list(getattr(self.checks, family, []))
+
+    def all_checks(self) -> list[Any]:
+        return [c for f in self.families() for c in self.checks_of(f.name)]
+
+    def targets_with_checks(self, family: str) -> list[str]:
+        return sorted({c.target for c in self.checks_of(family)})
+
+    def checks_of_target(self, family: str, target: str) -> list[Any]:
+        return [c for c in self.checks_of(family) if c.target == target]
+
+
+_DEFAULT_FAMILIES = all_families()
+
+
+def spec_model(families: tuple[Family, ...] | None = None) -> type[Spec]:
+    """The Spec model for the registered families (the module's `Spec` for the default set)."""
+    families = all_families() if families is None else families
+    return Spec if families == _DEFAULT_FAMILIES else _derived_spec(families)
+
+
+@functools.cache
+def _derived_spec(families: tuple[Family, ...]) -> type[Spec]:
+    checks = checks_model(families)
+    derived: type[Spec] = create_model(
+        "Spec", __base__=Spec, checks=(checks, Field(default_factory=checks))
+    )
+    return derived
 
 
 def is_env_reference(value: str) -> bool:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil.spec.errors import did_you_mean, format_path
+
+if TYPE_CHECKING:
+    from vigil.family import Family
 
 Loc = tuple[str | int, ...]
 
@@ -41,13 +44,25 @@ def _items(obj: Any) -> list[tuple[str, Any]]:
     return [(name, getattr(obj, name)) for name in fields] if fields else []
 
 
-def reference_problems(targets: Any, checks: Any, kinds: Collection[str]) -> list[ReferenceProblem]:
+def reference_problems(
+    targets: Any,
+    checks: Any,
+    kinds: Collection[str],
+    families: Collection[Family],
+    alerts: Any = None,
+) -> list[ReferenceProblem]:
     """Every unresolved reference. `kinds` are the valid target kinds (others are reported
-    by field validation; comparing against them here would only repeat that)."""
+    by field validation; comparing against them here would only repeat that); `families`
+    say which target kinds each `checks.<family>` section accepts; `alerts` is the
+    `alerts:` section (its own pass: spec/alert_references.py)."""
+    from vigil.spec.alert_references import alert_problems  # it builds on this module
+
     declared = dict(_items(targets))
     problems = list(_dependency_problems(declared))
     problems += _cycle_problems(declared)
-    problems += _check_problems(declared, checks, kinds)
+    sections = {f.name: f for f in families}
+    problems += _check_problems(declared, checks, kinds, sections)
+    problems += alert_problems(alerts, list(declared))
     return problems
 
 
@@ -107,7 +122,7 @@ def _find_cycle(graph: dict[str, list[str]], start: str) -> list[str] | None:
 
 
 def _check_problems(
-    targets: dict[str, Any], checks: Any, kinds: Collection[str]
+    targets: dict[str, Any], checks: Any, kinds: Collection[str], sections: dict[str, Family]
 ) -> Iterator[ReferenceProblem]:
     first_use: dict[str, Loc] = {}
     for section, items in _items(checks):
@@ -127,11 +142,13 @@ def _check_problems(
                     )
                 else:
                     first_use[check_id] = loc
-            yield from _target_problems(loc, check, targets, kinds, section)
+            family = sections.get(section)
+            if family is not None:
+                yield from _target_problems(loc, check, targets, kinds, family)
 
 
 def _target_problems(
-    loc: Loc, check: Any, targets: dict[str, Any], kinds: Collection[str], section: str
+    loc: Loc, check: Any, targets: dict[str, Any], kinds: Collection[str], family: Family
 ) -> Iterator[ReferenceProblem]:
     name = _get(check, "target")
     if not isinstance(name, str):
@@ -147,18 +164,21 @@ def _target_problems(
         )
         return
     check_kind, target_kind = _get(check, "kind"), _get(target, "kind")
-    if section == "quality" and target_kind != "postgres":
-        yield ReferenceProblem(
-            (*loc, "target"),
-            f"data-quality checks run against a postgres target, but {name!r} is a "
-            f"{target_kind!r} target",
-            found=repr(name),
-            hint="point the check at a target of kind: postgres",
-        )
+    if target_kind not in kinds:
+        return  # an unknown target kind is reported by field validation
+    if family.target_kinds is not None:
+        if target_kind not in family.target_kinds:
+            accepted = ", ".join(sorted(family.target_kinds))
+            yield ReferenceProblem(
+                (*loc, "target"),
+                f"{family.name} checks run against a {accepted} target, but {name!r} is a "
+                f"{target_kind!r} target",
+                found=repr(name),
+                hint=f"point the check at a target of kind: {accepted}",
+            )
         return
-    # Health checks probe their target directly, so their kind must be the target's kind.
-    comparable = section == "health" and check_kind in kinds and target_kind in kinds
-    if comparable and check_kind != target_kind:
+    # The check probes its target directly, so its kind must be the target's kind.
+    if check_kind in kinds and check_kind != target_kind:
         yield ReferenceProblem(
             (*loc, "kind"),
             f"a {check_kind!r} check needs a {check_kind!r} target, "

@@ -7,7 +7,9 @@ now (the default of `${VAR:-default}`, the literal parts around a reference) is 
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from vigil.spec.errors import did_you_mean
 from vigil.spec.secrets import ENV_REF
 
 _HTTP_URL = re.compile(r"^https?://[^/\s?#]+")
@@ -27,6 +29,12 @@ _CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
 _CRON_EXTRAS = {2: re.compile(r"^(L|LW|\d{1,2}W)$"), 4: re.compile(r"^(\d?L|\d#[1-5])$")}
 
 
+def shown_value(value: object, limit: int = 60) -> str:
+    """A value quoted for a message, cut when long (a message shows no 100 KB value)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def _only_reference(value: str) -> re.Match[str] | None:
     return ENV_REF.fullmatch(value.strip())
 
@@ -38,7 +46,7 @@ def check_http_url(value: str) -> str:
         return value
     probe = ref["default"] if ref else ENV_REF.sub(_placeholder_url, value)
     if not _HTTP_URL.match(probe or ""):
-        shown = f"the default {probe!r}" if ref else repr(value)
+        shown = f"the default {shown_value(probe)}" if ref else shown_value(value)
         raise ValueError(
             f"{shown} is not an http(s) URL; write 'http://host:port' or "
             "'${VAR_NAME:-http://host:port}'"
@@ -74,11 +82,11 @@ def split_address(address: str) -> tuple[str, int]:
     host, sep, port_text = address.strip().rpartition(":")
     if not sep or not host or not _HOST.match(host) or (":" in host and host[0] != "["):
         raise ValueError(
-            f"address {address!r} is not 'host:port' (e.g. '127.0.0.1:5432', '[::1]:80', "
-            "or '${VAR_NAME:-host:port}')"
+            f"address {shown_value(address)} is not 'host:port' (e.g. '127.0.0.1:5432', "
+            "'[::1]:80', or '${VAR_NAME:-host:port}')"
         )
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"address {address!r}: port must be a number from 1 to 65535")
+        raise ValueError(f"address {shown_value(address)}: port must be a number from 1 to 65535")
     return host.strip("[]"), int(port_text)
 
 
@@ -87,12 +95,13 @@ def check_cron(expression: str) -> str:
     text = expression.strip()
     if text.startswith("@"):
         if text not in _MACROS:
-            raise ValueError(f"unknown cron macro {text!r}; use one of {', '.join(_MACROS)}")
+            macros = ", ".join(_MACROS)
+            raise ValueError(f"unknown cron macro {shown_value(text)}; use one of {macros}")
         return expression
     fields = text.split()
     if len(fields) != 5:
         raise ValueError(
-            f"cron {expression!r} has {len(fields)} fields; expected 5 "
+            f"cron {shown_value(expression)} has {len(fields)} fields; expected 5 "
             "(minute hour day-of-month month day-of-week, e.g. '0 6 * * *') or a macro "
             "such as '@daily'"
         )
@@ -109,13 +118,15 @@ def _check_cron_field(index: int, field: str) -> None:
             continue
         span, _, step = item.partition("/")
         if step and (not step.isdigit() or int(step) == 0):
-            raise ValueError(f"cron {name} {item!r}: the step after '/' must be a number above 0")
+            raise ValueError(
+                f"cron {name} {shown_value(item)}: the step after '/' must be a number above 0"
+            )
         if span in ("*", "?"):
             continue
         for bound in span.split("-", 1):
             value = _cron_value(bound, low, names)
             if value is None or not low <= value <= high:
-                raise ValueError(f"cron {name} {bound!r} is out of range {low}-{high}")
+                raise ValueError(f"cron {name} {shown_value(bound)} is out of range {low}-{high}")
 
 
 def _cron_value(text: str, low: int, names: tuple[str, ...]) -> int | None:
@@ -126,8 +137,9 @@ def _cron_value(text: str, low: int, names: tuple[str, ...]) -> int | None:
     return None
 
 
-# Quoted text and comments, whose semicolons are data, not statement ends.
-_SQL_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+# Quoted text and comments, whose semicolons are data, not statement ends. An unclosed
+# comment runs to the end (as the database reads it), so `/*/*/*...` is one linear match.
+_SQL_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?(?:\*/|\Z)", re.DOTALL)
 
 
 def check_single_sql(text: str, what: str) -> str:
@@ -139,3 +151,15 @@ def check_single_sql(text: str, what: str) -> str:
             "end the read-only transaction validation runs in)"
         )
     return text
+
+
+def check_timezone(tz: str) -> str:
+    """A field validator: an IANA timezone name, with "did you mean" for a near miss."""
+    if len(tz) > 64:  # zoneinfo recurses on very long names; none is longer than ~32
+        raise ValueError(f"a timezone name is at most 64 characters, got {len(tz)}")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        guess = did_you_mean(tz, available_timezones()) or "e.g. 'Europe/Paris'"
+        raise ValueError(f"unknown timezone {tz!r}; use an IANA name ({guess})") from None
+    return tz

@@ -77,7 +77,12 @@ class AirflowApi:
         deadline = time.monotonic() + timeout
         state = "unknown"
         while time.monotonic() < deadline:
-            state = str(self.dag_run(dag_id, run_id)["state"])
+            try:
+                state = str(self.dag_run(dag_id, run_id)["state"])
+            except StackError as exc:
+                # One slow answer (a busy API server on a loaded machine) is not the run's
+                # outcome: keep polling until the deadline, and say what was last seen.
+                state = f"unknown ({exc})"
             if state in FINISHED:
                 return state
             time.sleep(1)

@@ -74,7 +74,7 @@ def report(api: AirflowApi, ports: Ports, outcome: RunOutcome) -> str:
 
 def _results_table(ports: Ports, outcome: RunOutcome) -> str:
     # Imported here: the stack must start even while the results package is being changed.
-    from vigil.checks.table import format_table
+    from vigil.result_table import format_table
     from vigil.results import ResultStore, RunRef
 
     ref = RunRef(ENVIRONMENT, CADENCE, outcome.dag_id, outcome.run_id)

@@ -34,13 +34,16 @@ def repo_root() -> Path:
 class StackPaths:
     repo: Path
     state: Path
+    # VIGIL_SPECS_DIR when set (the e2e test adds specs to a copy), else include/specs.
+    specs_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPaths:
         environ = os.environ if environ is None else environ
         repo = repo_root()
         state = environ.get("VIGIL_STATE_DIR") or str(repo / ".state")
-        return cls(repo=repo, state=Path(state).resolve())
+        specs = environ.get("VIGIL_SPECS_DIR")
+        return cls(repo=repo, state=Path(state).resolve(), specs_dir=Path(specs) if specs else None)
 
     @property
     def pg_data(self) -> Path:
@@ -85,7 +88,7 @@ class StackPaths:
 
     @property
     def specs(self) -> Path:
-        return self.repo / "include" / "specs"
+        return self.specs_dir or self.repo / "include" / "specs"
 
     @property
     def expectations(self) -> Path:

@@ -1,6 +1,6 @@
 """Channel senders, one module per kind, found through one registry.
 
-Every kind in the config union (channel_config.CHANNEL_KINDS) has a sender here; a unit
+Every kind in the config union (vigil.spec.channels.CHANNEL_KINDS) has a sender here; a unit
 test holds the two lists together.
 """
 
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vigil.alerts.channel_config import ChannelConfig
 from vigil.alerts.channels.email import EmailSender
 from vigil.alerts.channels.log import LogSender
 from vigil.alerts.channels.slack import SlackSender
 from vigil.alerts.channels.webhook import WebhookSender
-from vigil.alerts.config import AlertsConfig
 from vigil.alerts.delivery import Sender
 from vigil.alerts.resolver import Resolver
+from vigil.spec.alerts import AlertsConfig
+from vigil.spec.channels import ChannelConfig
 
 SenderFactory = Callable[[str, ChannelConfig, Resolver], Sender]
 

@@ -15,11 +15,11 @@ import ssl
 from email.message import EmailMessage
 from typing import Any
 
-from vigil.alerts.channel_config import EmailChannel
 from vigil.alerts.delivery import DeliveryResult
 from vigil.alerts.digest import Digest
 from vigil.alerts.resolver import Resolver
 from vigil.context import ConfigError, ConnectionInfo
+from vigil.spec.channels import EmailChannel
 
 DEFAULT_PORT = 25
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from vigil.alerts.channel_config import LogChannel
 from vigil.alerts.delivery import DeliveryResult
 from vigil.alerts.digest import Digest
 from vigil.alerts.resolver import Resolver
+from vigil.spec.channels import LogChannel
 
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 

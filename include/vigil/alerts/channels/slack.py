@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
-from vigil.alerts.channel_config import SlackChannel
 from vigil.alerts.delivery import DeliveryResult, http_outcome
 from vigil.alerts.digest import SECTIONS, Digest
 from vigil.alerts.resolver import Resolver
 from vigil.context import ConfigError
+from vigil.http_client import SEND_ERRORS, Request, send
+from vigil.spec.channels import SlackChannel
 
 SLACK_HOOKS = "https://hooks.slack.com/services"
 MAX_TEXT = 35_000  # Slack truncates messages past ~40k characters
@@ -56,10 +55,10 @@ class SlackSender:
             return DeliveryResult.failed(str(exc), retryable=False)
         timeout = min(self.config.timeout_s, timeout_s or self.config.timeout_s)
         try:
-            response = requests.post(url, json=message(digest), timeout=timeout)
-        except requests.RequestException as exc:
+            response = send(Request("POST", url, json=message(digest)), timeout)
+        except SEND_ERRORS as exc:
             return DeliveryResult.failed(self.resolver.mask(f"{type(exc).__name__}: {exc}"))
-        return http_outcome(response.status_code, self.resolver.mask(response.text))
+        return http_outcome(response.status, self.resolver.mask(response.text))
 
 
 def message(digest: Digest) -> dict[str, Any]:

@@ -11,13 +11,14 @@ import hashlib
 import hmac
 import json
 
-import requests
+from requests.structures import CaseInsensitiveDict
 
-from vigil.alerts.channel_config import WebhookChannel
 from vigil.alerts.delivery import DeliveryResult, http_outcome
 from vigil.alerts.digest import Digest
 from vigil.alerts.resolver import Resolver
 from vigil.context import ConfigError
+from vigil.http_client import SEND_ERRORS, Request, send
+from vigil.spec.channels import WebhookChannel
 from vigil.spec.secrets import SECRET_HEADERS
 
 SIGNATURE_HEADER = "X-Vigil-Signature"
@@ -68,8 +69,9 @@ class WebhookSender:
             return DeliveryResult.failed(str(exc), retryable=False)
         headers["X-Vigil-Digest"] = digest.id
         timeout = min(self.config.timeout_s, timeout_s or self.config.timeout_s)
+        request = Request("POST", url, CaseInsensitiveDict(headers), data=body)
         try:
-            response = requests.post(url, data=body, headers=headers, timeout=timeout)
-        except requests.RequestException as exc:
+            response = send(request, timeout)
+        except SEND_ERRORS as exc:
             return DeliveryResult.failed(self.resolver.mask(f"{type(exc).__name__}: {exc}"))
-        return http_outcome(response.status_code, self.resolver.mask(response.text))
+        return http_outcome(response.status, self.resolver.mask(response.text))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from vigil.spec.base import NonEmpty, Strict
 from vigil.spec.secrets import (
     ENV_REF,
     LiteralSecretError,
@@ -20,10 +21,6 @@ from vigil.spec.secrets import (
 from vigil.spec.validators import check_http_url
 
 _EMAIL = r"^[^@\s]+@[^@\s]+$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def require_reference(value: str, what: str) -> str:
@@ -43,7 +40,7 @@ class SlackChannel(Strict):
     # Exactly one: the incoming-webhook URL as a reference, or an Airflow connection whose
     # password holds the URL (or the token after hooks.slack.com/services/).
     webhook_url: str | None = None
-    conn_id: str | None = None
+    conn_id: NonEmpty | None = None
     timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("webhook_url")
@@ -60,7 +57,7 @@ class SlackChannel(Strict):
 
 class WebhookChannel(Strict):
     kind: Literal["webhook"]
-    url: str
+    url: NonEmpty
     # HMAC-SHA256 key for the X-Vigil-Signature header; None sends unsigned payloads.
     secret: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -80,12 +77,14 @@ class WebhookChannel(Strict):
 
 
 class EmailChannel(Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     kind: Literal["email"]
     # Airflow SMTP connection: host, port, login, password; extra ssl/starttls (or
     # Airflow's disable_ssl/disable_tls) and from_email.
-    conn_id: str
+    conn_id: NonEmpty
     to: list[Annotated[str, Field(pattern=_EMAIL)]] = Field(min_length=1)
     from_: Annotated[str, Field(pattern=_EMAIL)] | None = Field(default=None, alias="from")
     subject_prefix: str = "[vigil]"
@@ -95,7 +94,7 @@ class EmailChannel(Strict):
 class LogChannel(Strict):
     kind: Literal["log"]
     level: Literal["info", "warning", "error"] = "warning"
-    logger: str = "vigil.alerts.notify"
+    logger: NonEmpty = "vigil.alerts.notify"
 
 
 ChannelConfig = Annotated[

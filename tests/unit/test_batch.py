@@ -1,5 +1,6 @@
-"""The runner registry covers every health-check kind, and `run_checks` keeps its promises:
-input order, concurrency, an outer timeout, and no exception escaping.
+"""The health family's runners cover every health-check kind, and the family-neutral batch
+runner keeps its promises: input order, concurrency, an outer timeout, no exception
+escaping, and error results stamped with the family that ran them.
 
 The runners here are stand-ins that misbehave on purpose (raise, hang, return garbage):
 what is under test is the orchestration, not a check.
@@ -9,33 +10,34 @@ from __future__ import annotations
 
 import threading
 import time
-import typing
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from vigil.checks import RUNNERS, run_checks
+from vigil.batch import run_batch
+from vigil.checks import HEALTH, runners
+from vigil.checks.models import TcpCheck
 from vigil.context import RunContext
 from vigil.result import CheckResult, Severity, Status
-from vigil.spec.models import Checks, HealthCheck, HttpTarget, Spec, TcpCheck
+from vigil.spec.models import Checks, HttpTarget, Spec
 
 pytestmark = pytest.mark.unit
 
 
-def _kinds_of_union(annotated: Any) -> set[str]:
-    union = typing.get_args(annotated)[0]
-    kinds = set()
-    for model in typing.get_args(union):
-        kinds.update(typing.get_args(model.model_fields["kind"].annotation))
-    return kinds
+# A family that is not health: the batch runner must not assume one.
+FAMILY = "toyfam"
+
+
+def run_checks(checks: list[Any], ctx: RunContext, **kwargs: Any) -> list[CheckResult]:
+    table = kwargs.pop("runners", None)
+    return run_batch(checks, ctx, table or {}, FAMILY, **kwargs)
 
 
 def test_every_health_check_kind_has_a_runner() -> None:
-    kinds = _kinds_of_union(HealthCheck)
-    assert kinds == {"http", "postgres", "tcp", "container"}  # the union was read right
-    assert set(RUNNERS) == kinds
-    assert all(callable(runner) for runner in RUNNERS.values())
+    assert set(HEALTH.kinds) == {"http", "postgres", "tcp", "container"}
+    assert set(runners()) == set(HEALTH.kinds)
+    assert all(callable(runner) for runner in runners().values())
 
 
 # --- run_checks with stand-in runners ----------------------------------------------------
@@ -64,7 +66,7 @@ def _passing(check: Any, ctx: RunContext) -> list[CheckResult]:
     return [
         CheckResult(
             check_id=check.id,
-            kind="health",
+            family=FAMILY,
             target=check.target,
             status=Status.PASSED,
             message=threading.current_thread().name,
@@ -90,7 +92,7 @@ def test_results_keep_input_order_and_run_concurrently() -> None:
 def test_a_runner_may_return_several_results_kept_together() -> None:
     def two(check: Any, ctx: RunContext) -> list[CheckResult]:
         return [
-            CheckResult(check_id=f"{check.id}.{i}", kind="health", target="t", status=Status.PASSED)
+            CheckResult(check_id=f"{check.id}.{i}", family=FAMILY, target="t", status=Status.PASSED)
             for i in range(2)
         ]
 
@@ -108,6 +110,7 @@ def test_an_exception_becomes_an_error_result_and_the_others_still_run() -> None
     assert [r.status for r in results] == [Status.PASSED, Status.ERROR, Status.PASSED]
     assert "RuntimeError" in results[1].message and "boom in c1" in results[1].message
     assert results[1].severity is Severity.WARNING  # the check's severity is kept
+    assert results[1].family == FAMILY and results[1].check_kind == "tcp"
 
 
 def test_a_runner_returning_garbage_is_an_error() -> None:
@@ -133,7 +136,8 @@ def test_a_hanging_check_is_timed_out_by_the_outer_bound(release: threading.Even
     assert results[0].status is Status.ERROR
     assert results[0].message.startswith("timed out after")
     assert "timeout_s=0.2" in results[0].message
-    assert results[0].check_id == "c0" and results[0].details["check_type"] == "tcp"
+    assert results[0].check_id == "c0" and results[0].check_kind == "tcp"
+    assert results[0].family == FAMILY
     assert results[1].status is Status.PASSED
 
 

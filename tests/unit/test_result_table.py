@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.checks.table import format_duration, format_table, summarize
 from vigil.result import CheckResult, Status
+from vigil.result_table import format_duration, format_table, summarize
 
 pytestmark = pytest.mark.unit
 
@@ -15,7 +15,7 @@ def _result(
 ) -> CheckResult:
     return CheckResult(
         check_id=check_id,
-        kind="health",
+        family="health",
         target=target,
         status=status,
         duration_ms=ms,

@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 
 from vigil.context import RunContext
-from vigil.quality.family import run_checks
+from vigil.quality.run import run_checks
 from vigil.result import CheckResult, Severity, Status
 from vigil.results.store import ResultStore, RunRef
 from vigil.spec.models import Spec
@@ -136,7 +136,7 @@ def test_row_count_change_against_the_previous_run(
     pg.create_database(results_db)
     store = ResultStore(pg.dsn(results_db))
     the_spec = spec(suite_check())
-    outcomes = []
+    outcomes: list[CheckResult] = []
     for run_id, more_rows in (("r1", 0), ("r2", 10), ("r3", 55)):
         if more_rows:
             first_id = 1000 * len(outcomes)

@@ -7,35 +7,36 @@ its fingerprint (rule id + scope), until it resolves.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
-from vigil.alerts.channel_config import ChannelConfig, Strict
 from vigil.alerts.durations import Duration
-from vigil.alerts.windows import MaintenanceWindow
+from vigil.families import FamilyName
 from vigil.result import Severity
+from vigil.spec.alert_references import alert_problems
+from vigil.spec.base import Name, Strict
+from vigil.spec.channels import ChannelConfig
+from vigil.spec.errors import format_path
+from vigil.spec.references import SpecReferenceError
+from vigil.spec.windows import MaintenanceWindow
 
-NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Share = Annotated[float, Field(ge=0, lt=1)]
-GroupKey = Literal["check_id", "kind", "target", "severity"]
+GroupKey = Literal["check_id", "family", "target", "severity"]
 DEFAULT_REPEAT = timedelta(hours=24)
 
 
 class Select(Strict):
     """Which results a rule looks at; empty lists mean all of them."""
 
-    kinds: list[str] = Field(default_factory=list)
+    families: list[FamilyName] = Field(default_factory=list)
     targets: list[str] = Field(default_factory=list)
     severity: Severity | None = None  # the checks' severity, not the alert's
 
-    def admits(self, kind: str, target: str, severity: Severity) -> bool:
+    def admits(self, family: str, target: str, severity: Severity) -> bool:
         return (
-            (not self.kinds or kind in self.kinds)
+            (not self.families or family in self.families)
             and (not self.targets or target in self.targets)
             and (self.severity is None or severity is self.severity)
         )
@@ -77,12 +78,12 @@ class Window(Strict):
 class WindowFailureRate(RuleBase):
     kind: Literal["window_failure_rate"]
     window: Window
-    # One alert per group: ["check_id"] per check, ["kind", "target"] per task, [] overall.
+    # One alert per group: ["check_id"] per check, ["family", "target"] per task, [] overall.
     group_by: list[GroupKey] = Field(default_factory=lambda: list[GroupKey](["check_id"]))
     threshold: Share = 0.2
     # Results a group needs in the window before its rate counts (one failure of one is
     # a 100% rate).
-    min_results: int = Field(default=3, ge=1)
+    min_results: int = Field(default=3, ge=1, le=5_000)
 
 
 class ConsecutiveFailures(RuleBase):
@@ -102,16 +103,7 @@ class DurationRegression(RuleBase):
     # Successful samples needed in the baseline before the rule may fire.
     min_runs: int = Field(default=3, ge=1, le=100)
     # Ignore regressions smaller than this in absolute terms (5 ms -> 11 ms is noise).
-    min_duration_ms: float = Field(default=0.0, ge=0)
-
-    @model_validator(mode="after")
-    def _min_within_baseline(self) -> DurationRegression:
-        if self.min_runs > self.baseline_runs:
-            raise ValueError(
-                f"rule {self.id!r}: min_runs ({self.min_runs}) cannot exceed baseline_runs "
-                f"({self.baseline_runs})"
-            )
-        return self
+    min_duration_ms: float = Field(default=0.0, ge=0, le=86_400_000)
 
 
 Rule = Annotated[
@@ -144,10 +136,13 @@ class AlertsConfig(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> AlertsConfig:
-        problems = _duplicate_ids(self.rules) + _unknown_channels(self)
-        problems += _windows_beyond_history(self)
+        # The loader runs the same pass on the raw YAML to place each problem on its own
+        # line (spec/alert_references.py); this refuses a config built directly.
+        problems = alert_problems(self, loc=())
         if problems:
-            raise ValueError("; ".join(problems))
+            raise SpecReferenceError(
+                "; ".join(f"{format_path(p.loc)}: {p.message}" for p in problems)
+            )
         return self
 
     def channels_for(self, rule: RuleBase) -> list[str]:
@@ -156,37 +151,3 @@ class AlertsConfig(Strict):
 
     def rule(self, rule_id: str) -> RuleBase | None:
         return next((r for r in self.rules if r.id == rule_id), None)
-
-
-def _duplicate_ids(rules: Sequence[RuleBase]) -> list[str]:
-    counts = Counter(r.id for r in rules)
-    return [f"rules: id {rid!r} is used {n} times" for rid, n in counts.items() if n > 1]
-
-
-def _unknown_channels(config: AlertsConfig) -> list[str]:
-    known = sorted(config.channels)
-    hint = f"defined channels: {', '.join(known)}" if known else "no channels are defined"
-    problems = [
-        f"routes.{sev.value}: unknown channel {name!r} ({hint})"
-        for sev, names in config.routes.items()
-        for name in names
-        if name not in config.channels
-    ]
-    problems += [
-        f"rules[{rule.id}].channels: unknown channel {name!r} ({hint})"
-        for rule in config.rules
-        for name in rule.channels or []
-        if name not in config.channels
-    ]
-    return problems
-
-
-def _windows_beyond_history(config: AlertsConfig) -> list[str]:
-    return [
-        f"rules[{rule.id}].window.last_runs ({rule.window.last_runs}) is beyond history_runs "
-        f"({config.history_runs}); raise history_runs"
-        for rule in config.rules
-        if isinstance(rule, WindowFailureRate)
-        and rule.window.last_runs is not None
-        and rule.window.last_runs > config.history_runs
-    ]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from vigil.checks._common import one_line
-from vigil.result import CheckResult, Status
+from vigil.result import CheckResult, Status, one_line
 
 HEADERS = ("CHECK", "TARGET", "STATUS", "DURATION", "MESSAGE")
 # Widest a column may grow before its text is cut; the message column comes last so a

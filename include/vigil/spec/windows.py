@@ -11,18 +11,18 @@ import fnmatch
 import re
 from datetime import datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from vigil.alerts.channel_config import Strict
 from vigil.alerts.durations import Duration
-from vigil.spec.validators import check_cron
+from vigil.spec.base import NonEmpty, Strict
+from vigil.spec.validators import check_cron, check_timezone
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The labels an alert carries; silences and windows match on them with shell-style globs.
-LABELS = ("environment", "rule", "fingerprint", "severity", "kind", "target", "check_id")
+LABELS = ("environment", "rule", "fingerprint", "severity", "family", "target", "check_id")
 MAX_WINDOW = timedelta(days=7)
 _HH_MM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")
 
@@ -54,7 +54,7 @@ def matches(match: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 class MaintenanceWindow(Strict):
-    name: str
+    name: NonEmpty
     # Which alerts it holds back; empty: all of them.
     match: dict[str, str] = Field(default_factory=dict)
     timezone: str = "UTC"
@@ -84,16 +84,7 @@ class MaintenanceWindow(Strict):
             raise ValueError(f"{how}, not {value!r}")
         return value.strip()
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, tz: str) -> str:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {tz!r}; use an IANA name such as 'Europe/Paris'"
-            ) from None
-        return tz
+    _timezone = field_validator("timezone")(check_timezone)
 
     @field_validator("cron")
     @classmethod

@@ -35,16 +35,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from vigil.context import ConfigError, ConnectionInfo, RunContext
 from vigil.quality import docs, volume
-from vigil.quality.paths import data_docs_dir, expectations_dir
+from vigil.quality.models import SchemaDriftCheck, SuiteCheck
+from vigil.quality.paths import (
+    OutsideExpectations,
+    data_docs_dir,
+    expectations_dir,
+    inside_expectations,
+)
 from vigil.quality.runner import Validation, validate
 from vigil.quality.schema_drift import SnapshotError, check_drift, load_snapshot
-from vigil.result import CheckResult, Status
-from vigil.spec.models import SchemaDriftCheck, SuiteCheck
+from vigil.result import CheckResult
 
 log = logging.getLogger("vigil")
 KIND = "quality"
@@ -82,7 +86,10 @@ def _suite(
     check: SuiteCheck, ctx: RunContext, history: _History
 ) -> tuple[list[CheckResult], docs.SuiteRun | None]:
     t0 = time.perf_counter()
-    path = expectations_dir() / check.suite
+    try:
+        path = inside_expectations(check.suite)
+    except OutsideExpectations as exc:
+        return [_whole_check_error(check, str(exc))], None
     if not path.is_file():
         reason = f"suite file {check.suite} not found in {expectations_dir()}"
         return [_whole_check_error(check, reason, {"suite_path": str(path)})], None
@@ -122,9 +129,11 @@ def _own(check: SuiteCheck, found: Validation) -> list[CheckResult]:
         result.model_copy(
             update={
                 "check_id": f"{check.id}.{result.check_id}",
+                "parent": check.id,
+                "check_kind": check.kind,
                 "target": check.target,
                 "severity": result.severity if item.severity_set else check.severity,
-                "details": {**result.details, "spec_check": check.id, "suite_file": check.suite},
+                "details": {**result.details, "suite_file": check.suite},
             }
         )
         for item, result in zip(found.suite.checks, found.results, strict=True)
@@ -163,9 +172,11 @@ class _History:
 
 
 def _drift(check: SchemaDriftCheck, ctx: RunContext) -> list[CheckResult]:
-    path = expectations_dir() / check.snapshot
     try:
+        path = inside_expectations(check.snapshot)
         snap = load_snapshot(path)
+    except OutsideExpectations as exc:
+        return [_whole_check_error(check, str(exc))]
     except SnapshotError as exc:
         return [_whole_check_error(check, str(exc), {"snapshot_path": str(path)})]
     missing = [s for s in check.schemas if s not in snap["schemas"]]
@@ -183,7 +194,14 @@ def _drift(check: SchemaDriftCheck, ctx: RunContext) -> list[CheckResult]:
         conn, wanted, target=check.target, prefix=check.id, severity=check.severity
     )
     return [
-        r.model_copy(update={"details": {**r.details, "snapshot": check.snapshot}}) for r in results
+        r.model_copy(
+            update={
+                "details": {**r.details, "snapshot": check.snapshot},
+                "check_kind": check.kind,
+                "parent": None if r.check_id == check.id else check.id,
+            }
+        )
+        for r in results
     ]
 
 
@@ -207,14 +225,10 @@ def _whole_check_error(
     check: Any, reason: str, details: dict[str, Any] | None = None
 ) -> CheckResult:
     reason = " ".join(reason.split())
-    return CheckResult(
-        check_id=check.id,
-        kind=KIND,
-        target=check.target,
-        status=Status.ERROR,
-        severity=check.severity,
-        started_at=datetime.now(UTC),
-        message=f"{check.id} could not run: {reason}",
+    return CheckResult.error_of(
+        check,
+        KIND,
+        f"{check.id} could not run: {reason}",
         details={**(details or {}), "error": reason},
     )
 

@@ -1,0 +1,78 @@
+"""Values a spec must not accept: empty names and ids, suite paths that leave the
+expectations folder (refused when the spec loads, and again when a check runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigil.context import RunContext
+from vigil.quality import run
+from vigil.quality.models import SuiteCheck
+from vigil.quality.paths import OutsideExpectations, inside_expectations, relative_inside
+from vigil.result import Status
+from vigil.spec.errors import SpecError
+from vigil.spec.loader import load_spec
+from vigil.spec.models import Spec
+
+pytestmark = pytest.mark.unit
+
+BAD = Path(__file__).parent / "specs_bad_values"
+
+
+def problems(name: str) -> list[tuple[int | None, str, str]]:
+    with pytest.raises(SpecError) as raised:
+        load_spec(BAD / name)
+    return [(p.line, p.path, p.message) for p in raised.value.problems]
+
+
+def test_empty_names_and_connection_ids_are_refused_each_at_its_line() -> None:
+    assert problems("empty_names.yaml") == [
+        (2, "results_conn_id", "must not be empty"),
+        (4, "targets.db.conn_id", "must not be empty"),
+        (7, "alerts.channels.mail.conn_id", "must not be empty"),  # " " is empty too
+        (9, "alerts.silences[0].name", "must not be empty"),
+    ]
+
+
+def test_suite_and_snapshot_paths_must_stay_in_the_expectations_folder() -> None:
+    found = problems("suite_path_escapes.yaml")
+    assert [(line, path) for line, path, _ in found] == [
+        (6, "checks.quality[0].suite"),
+        (7, "checks.quality[1].suite"),
+        (8, "checks.quality[2].snapshot"),
+    ]
+    assert all("inside the expectations folder" in message for _, _, message in found)
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd.json", "~/x.json", "a/../../b.json", "..", "a\\..\\b.json", "a\0.json"]
+)
+def test_relative_inside_refuses_every_way_out(path: str) -> None:
+    with pytest.raises(OutsideExpectations):
+        relative_inside(path)
+
+
+def test_relative_inside_keeps_ordinary_paths() -> None:
+    assert relative_inside("demo/orders.json") == "demo/orders.json"
+    assert relative_inside("a..b/c.json") == "a..b/c.json"  # dots in a name are no way out
+
+
+def test_a_link_out_of_the_folder_is_refused_when_the_check_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, outside = tmp_path / "expectations", tmp_path / "secret.json"
+    folder.mkdir()
+    outside.write_text("{}")
+    (folder / "linked.json").symlink_to(outside)
+    monkeypatch.setenv("VIGIL_EXPECTATIONS_DIR", str(folder))
+    with pytest.raises(OutsideExpectations, match="outside"):
+        inside_expectations("linked.json")
+    check = SuiteCheck(id="x", kind="suite", target="db", suite="linked.json", table="t")
+    spec = Spec.model_validate(
+        {"environment": "e", "targets": {"db": {"kind": "postgres", "conn_id": "db"}}}
+    )
+    (result,) = run.run_checks([check], RunContext(spec, environ={}))
+    assert result.status is Status.ERROR and result.check_id == "x"
+    assert "outside" in result.message and str(folder.resolve()) in result.message

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from vigil.config_errors import ConfigError, configuration_details
 from vigil.result import CheckResult
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ def run_batch(
     in the order of `checks`.
 
     Never raises for a check's sake: an unknown kind, an exception or a hang each
-    becomes an `error` result of `family` naming the reason.
+    becomes an `error` result of `family` naming the reason; a `ConfigError` a runner lets
+    escape becomes one marked as a configuration problem (not retried).
     """
     if not checks:
         return []
@@ -89,6 +91,9 @@ def _call(
         ]
     try:
         results = runner(check, ctx)
+    except ConfigError as exc:  # not transient: marked, so its task is not retried
+        reason = f"configuration problem: {exc.explained()}"
+        return [_error(slot, family, reason, configuration_details())]
     except Exception as exc:  # a runner's bug must not take the batch down
         return [
             _error(slot, family, f"unexpected {type(exc).__name__} in the {kind} runner: {exc}")
@@ -161,7 +166,9 @@ def _settle(
     return None
 
 
-def _error(slot: _Slot, family: str, message: str) -> CheckResult:
+def _error(
+    slot: _Slot, family: str, message: str, details: dict[str, Any] | None = None
+) -> CheckResult:
     elapsed_ms = (time.monotonic() - slot.started) * 1000 if slot.started is not None else 0.0
     return CheckResult.error_of(
         slot.check,
@@ -169,4 +176,5 @@ def _error(slot: _Slot, family: str, message: str) -> CheckResult:
         message,
         started_at=slot.started_at or datetime.now(UTC),
         duration_ms=round(elapsed_ms, 3),
+        details=details or {},
     )

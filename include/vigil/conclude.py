@@ -1,7 +1,9 @@
 """The end of every run, without Airflow: judge alert rules, notify, write the reports.
 
 Notification problems are recorded and reported, never raised: whether a message went
-out must not decide whether the validation run passed (docs/adr/0003).
+out must not decide whether the validation run passed (docs/adr/0003). A delivery that
+failed is retried by later runs; a notice given up (tried too often, owed too long) is
+named in the run's report and the task log.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def reports_dir() -> Path:
 class Conclusion:
     alerts_summary: str = ""
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    failed_deliveries: list[str] = field(default_factory=list)
+    failed_deliveries: list[str] = field(default_factory=list)  # kept to be retried
+    given_up: list[str] = field(default_factory=list)  # notices no longer retried
     reports: dict[str, Path] = field(default_factory=dict)
 
 
@@ -57,16 +60,22 @@ def conclude(
         [
             {"rule": a.rule_id, "scope": a.fingerprint, "transition": a.change, "message": a.title}
             for a in report.alerts
-            if a.change in ("fired", "resolved", "reminded")
+            if a.change in ("fired", "resolved", "reminded", "notified")
         ]
     )
-    conclusion.failed_deliveries = [f"{d.channel}: {d.error}" for d in report.failed_deliveries]
+    conclusion.failed_deliveries = [
+        f"{d.channel}: {d.error}" for d in report.failed_deliveries if d.kept
+    ]
+    conclusion.given_up = [resolver.mask(g.describe()) for g in report.given_up]
+    for given_up in conclusion.given_up:
+        log.warning("notification given up (will not be retried): %s", given_up)
     conclusion.reports["run"] = write_run_report(
         store,
         run,
         out_dir=out_dir,
         airflow_base_url=airflow_url,
         alerts=conclusion.alerts,
+        undelivered=conclusion.given_up,
         data_docs=_data_docs(run),
     )
     if run.cadence == "weekly":

@@ -16,13 +16,26 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from vigil.config_errors import ConfigError
 from vigil.masking import Masker
 from vigil.spec.models import Spec
+from vigil.spec.secret_shapes import INVALID_CREDENTIAL, INVALID_CREDENTIAL_REF
 from vigil.spec.secrets import ENV_REF
 
+__all__ = [
+    "BUILTIN_REFERENCES",
+    "ConfigError",
+    "ConnectionInfo",
+    "ConnectionResolver",
+    "RunContext",
+    "env_connection",
+    "expand",
+]
 
-class ConfigError(Exception):
-    """A reference in the spec cannot be resolved at run time (missing variable or conn)."""
+# References that resolve without the environment (which cannot override them):
+# `${VIGIL_INVALID_CREDENTIAL}` is a value that is surely no credential, for checks that a
+# wrong token is refused. It is public, so it is never masked.
+BUILTIN_REFERENCES: dict[str, str] = {INVALID_CREDENTIAL_REF: INVALID_CREDENTIAL}
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,8 @@ def env_connection(conn_id: str, environ: Mapping[str, str] | None = None) -> Co
 
 
 def expand(value: str, environ: Mapping[str, str], masker: Masker | None = None) -> str:
-    """Expand `${VAR}` and `${VAR:-default}` from `environ`; a missing variable (without
-    a default) is a ConfigError.
+    """Expand `${VAR}` and `${VAR:-default}` from `environ` (the built-in references
+    first); a missing variable (without a default) is a ConfigError.
 
     With a `masker`, each value a reference expands to is remembered on its own (a URL as
     a URL), not the whole expanded text: an error quoting only part of it (an HTTP library
@@ -103,12 +116,17 @@ def expand(value: str, environ: Mapping[str, str], masker: Masker | None = None)
 
     def one(match: re.Match[str]) -> str:
         name, default = match["name"], match["default"]
+        if name in BUILTIN_REFERENCES:
+            return BUILTIN_REFERENCES[name]
         if name in environ:
             resolved = environ[name]
         elif default is not None:
             resolved = default
         else:
-            raise ConfigError(f"environment variable {name} is not set")
+            raise ConfigError(
+                f"environment variable {name} is not set",
+                fix=f"set {name} in the environment the Airflow workers run with",
+            )
         if masker is not None and resolved:
             masker.remember_value(resolved)
         return resolved

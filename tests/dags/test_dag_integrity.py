@@ -257,3 +257,25 @@ def test_quality_waits_for_health_whatever_order_the_spec_lists_families() -> No
     })  # fmt: skip
     dag = build_dag(spec, Path("order.yaml"), "daily")
     assert dag.get_task("quality.db").upstream_task_ids == {"health.db"}
+
+
+@pytest.mark.timeout(60)
+def test_every_hostile_spec_next_to_a_good_one_costs_it_no_dag(tmp_path: Path) -> None:
+    """The whole bad-spec corpus (alias bombs, deep nesting, huge numbers, literal secrets,
+    ...) in one folder with the demo spec: the demo keeps its DAGs, and every bad file is
+    named in the broken-specs report."""
+    from vigil.airflow import factory
+
+    corpus = Path(__file__).parents[1] / "unit" / "specs_bad"
+    specs = tmp_path / "specs"
+    shutil.copytree(corpus, specs)
+    shutil.copy(SPECS / "demo.yaml", specs / "demo.yaml")
+    namespace: dict[str, object] = {}
+    factory.build_dags(namespace, specs)
+    assert set(namespace) == {"demo_daily", "demo_weekly", "demo_monthly"}
+    with pytest.raises(factory.SpecLoadError) as raised:
+        factory.raise_broken_specs(specs)
+    bad = sorted(p.name for p in corpus.iterdir() if p.suffix in (".yaml", ".yml"))
+    report = str(raised.value)
+    assert f"{len(bad)} spec file(s) failed to load" in report
+    assert [name for name in bad if name not in report] == []

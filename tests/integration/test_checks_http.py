@@ -14,6 +14,7 @@ import pytest
 from tests.support.http_server import LocalHttpServer, self_signed_tls
 from vigil.checks import http, run_checks
 from vigil.checks.models import HttpCheck
+from vigil.config_errors import is_configuration_error
 from vigil.context import RunContext
 from vigil.result import CheckResult, Status
 from vigil.spec.models import Checks, HttpTarget, Spec
@@ -104,6 +105,7 @@ def test_malformed_json_is_an_error(server: LocalHttpServer) -> None:
     server.route("/health", body='{"status": "ok",')
     result = _run(server.base_url, path="/health", conditions=['status == "ok"'])
     assert result.status is Status.ERROR
+    assert not is_configuration_error(result)  # a proxy's error page may pass: retried
     assert result.message.startswith(f"GET {server.url('/health')} answered 200 in ")
     assert "; body is not valid JSON (" in result.message
     assert result.details["response"]["body_excerpt"] == '{"status": "ok",'
@@ -114,11 +116,17 @@ def test_plain_body_is_fine_when_nothing_reads_it(server: LocalHttpServer) -> No
     assert _run(server.base_url, path="/ping").status is Status.PASSED
 
 
-def test_missing_dependency_report_is_an_error(server: LocalHttpServer) -> None:
+def test_missing_dependency_report_is_a_configuration_error(server: LocalHttpServer) -> None:
     server.route("/health", json={"status": "ok"})
     result = _run(server.base_url, path="/health", check_dependencies=True)
     assert result.status is Status.ERROR
     assert "no 'dependencies' report" in result.message
+    assert "drop check_dependencies and check its body with conditions" in result.message
+    assert is_configuration_error(result)
+    server.route("/bare", json=True)  # a health endpoint answering a bare `true`
+    bare = _run(server.base_url, path="/bare", check_dependencies=True)
+    assert is_configuration_error(bare)
+    assert _run(server.base_url, path="/bare", conditions=["$ == true"]).status is Status.PASSED
 
 
 def test_closed_port_is_refused() -> None:
@@ -165,10 +173,14 @@ def test_headers_merge_resolve_and_stay_masked(server: LocalHttpServer) -> None:
     assert '"seen_token": "***"' in result.details["response"]["body_excerpt"]
 
 
-def test_missing_environment_variable_is_an_error(server: LocalHttpServer) -> None:
+def test_missing_environment_variable_is_a_configuration_error(server: LocalHttpServer) -> None:
     result = _run(server.base_url, target_fields={"headers": {"Authorization": "${NO_SUCH}"}})
     assert result.status is Status.ERROR
-    assert result.message == "configuration problem: environment variable NO_SUCH is not set"
+    assert result.message == (
+        "configuration problem: environment variable NO_SUCH is not set; "
+        "set NO_SUCH in the environment the Airflow workers run with"
+    )
+    assert is_configuration_error(result)  # not retried: a retry would meet the same
     assert server.requests == []  # nothing was sent half-configured
 
 

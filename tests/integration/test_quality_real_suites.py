@@ -135,7 +135,7 @@ def test_an_unrunnable_expectation_is_an_error_and_the_rest_run(
     assert parseable.status is Status.ERROR
     assert parseable.message.startswith(
         "probe.j: expect_column_values_to_be_json_parseable could not run: "
-        "expect_column_values_to_be_json_parseable cannot run on PostgreSQL"
+        "PostgreSQL cannot run it: GX computes it in pandas or Spark only"
     )
     assert "instead: a jsonb column" in parseable.message
 

@@ -36,6 +36,15 @@ class Route:
     hang: bool = False  # send nothing until the server stops
     trickle_s: float = 0.0  # pause between body bytes: a body that arrives too slowly
     chunked: bool = False  # Transfer-Encoding: chunked, as streaming servers answer
+    # The Authorization header it accepts; any other (or none) is answered 401, as an API
+    # that checks its token does.
+    authorization: str | None = None
+
+    def answering(self, authorization: str | None) -> Route:
+        """This route, or a 401 when it checks the token and `authorization` is not it."""
+        if self.authorization is None or authorization == self.authorization:
+            return self
+        return Route(401, json={"detail": "invalid or missing token"})
 
     def payload(self) -> tuple[bytes, str]:
         if self.body is not None:
@@ -122,7 +131,7 @@ def _handler_for(server: LocalHttpServer) -> type[BaseHTTPRequestHandler]:
                 return
             if route.delay_s:
                 server.stopping.wait(route.delay_s)
-            self._answer(route)
+            self._answer(route.answering(self.headers.get("Authorization")))
 
         def _answer(self, route: Route) -> None:
             payload, content_type = route.payload()

@@ -3,13 +3,21 @@ document or database facts, and parsing addresses — no server needed."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.support.docker_api import container_attrs
 from vigil.checks import container, http, postgres, tcp
-from vigil.checks.models import ContainerCheck, HttpCheck, PostgresCheck
+from vigil.checks.models import (
+    ContainerCheck,
+    HttpCheck,
+    PostgresCheck,
+    body_format_of,
+    is_credential_header,
+)
 from vigil.context import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -59,11 +67,16 @@ def test_every_dependency_not_ok_is_named() -> None:
     assert verdict.observed["dependencies"]["db"] == {"status": "ok"}
 
 
-def test_missing_dependency_report_is_an_error_only_when_the_status_was_right() -> None:
+def test_missing_dependency_report_is_a_configuration_problem_only_when_the_status_was_right() -> (
+    None
+):
     check = _http_check(check_dependencies=True)
-    assert http.evaluate(check, _response(body=b'{"status": "ok"}')).errors
+    for body in (b'{"status": "ok"}', b"true", b'{"dependencies": "all fine"}'):
+        verdict = http.evaluate(check, _response(body=body))
+        assert verdict.errors == [] and verdict.misconfigured == [http.NO_DEPENDENCY_REPORT]
     on_503 = http.evaluate(check, _response(status=503, body=b"<html>oops</html>"))
-    assert on_503.errors == [] and on_503.lead == "answered 503, expected 200"
+    assert on_503.errors == on_503.misconfigured == []
+    assert on_503.lead == "answered 503, expected 200"
 
 
 # --- status, latency, conditions -------------------------------------------------------
@@ -95,6 +108,97 @@ def test_malformed_or_oversized_body_cannot_be_judged() -> None:
     assert "not valid JSON" in http.evaluate(check, _response(body=b"{oops")).errors[0]
     big = http.Response(200, {}, b"{" * 10, True, 1.0)
     assert "larger than" in http.evaluate(check, big).errors[0]
+
+
+def test_header_conditions_alone_leave_the_body_unread() -> None:
+    check = _http_check(conditions=["header:Content-Type contains json"])
+    verdict = http.evaluate(check, _response(body=b"not json at all"))
+    assert verdict.errors == verdict.problems == []
+    assert verdict.observed["conditions"][0]["ok"] is True
+    both = _http_check(conditions=["header:X-Nope exists", "status exists"])
+    verdict = http.evaluate(both, _response(body=b"{oops"))
+    assert verdict.problems == ["condition header:X-Nope exists (got missing) does not hold"]
+    assert "not valid JSON" in verdict.errors[0]  # the body condition could not be judged
+
+
+# --- request bodies and credentials ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("explicit", "content_type", "expected"),
+    [
+        (None, None, "json"),
+        (None, "application/json", "json"),
+        (None, "application/problem+json; charset=utf-8", "json"),
+        (None, "application/x-www-form-urlencoded", "form"),
+        (None, "Application/X-WWW-Form-Urlencoded; charset=utf-8", "form"),
+        (None, "text/plain", "text"),
+        (None, "application/xml", "text"),
+        ("json", "text/plain", "json"),  # the explicit setting wins
+        ("text", "application/json", "text"),  # a JSON document written out, sent as is
+    ],
+)
+def test_body_format(explicit: Any, content_type: str | None, expected: str) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    assert body_format_of(explicit, headers) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"body_format": "form", "body": ["a"]}, "a form body is a mapping"),
+        ({"body_format": "form", "body": "a=1"}, "a form body is a mapping"),
+        ({"body_format": "form", "body": {"a": {"b": 1}}}, "form field 'a' must be a string"),
+        ({"body_format": "form", "body": {"a": [None]}}, "form field 'a' must be a string"),
+        ({"body_format": "text", "body": {"a": 1}}, "a text body is a string"),
+        (
+            {"headers": {"Content-Type": "application/x-www-form-urlencoded"}, "body": [1]},
+            "the Content-Type header (form)",
+        ),
+        (
+            {"credentials": "none", "headers": {"X-Api-Key": "${KEY}"}},
+            "credentials: none, but the check sets credential header 'X-Api-Key'",
+        ),
+    ],
+)
+def test_bodies_and_credentials_that_cannot_be_sent_fail_the_spec(
+    fields: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(fragment)):
+        _http_check(**fields)
+
+
+def test_bodies_that_fit_their_format() -> None:
+    form = {"username": "u", "password": "${PW}", "n": 2, "on": True, "scope": ["a", "b"]}
+    assert _http_check(body_format="form", body=form).body == form
+    assert _http_check(body_format="text", body="ping").body == "ping"
+    assert _http_check(body="a string, sent as a JSON string").body_format is None
+    assert _http_check(credentials="invalid", headers={"Authorization": "Bearer ${T}"})
+
+
+@pytest.mark.parametrize(
+    ("name", "credential"),
+    [
+        ("Authorization", True),
+        ("X-Api-Key", True),
+        ("Cookie", True),
+        ("X-Auth-Token", True),
+        ("X-Hub-Signature", True),
+        ("X-Tenant", False),
+        ("Content-Type", False),
+        ("Idempotency-Key", False),  # a request id, not a credential
+        ("X-Token-Type", False),  # names a credential, is not one
+    ],
+)
+def test_credential_headers(name: str, credential: bool) -> None:
+    assert is_credential_header(name) is credential
+
+
+def test_invalidated_credentials_keep_the_scheme() -> None:
+    invalid = "${VIGIL_INVALID_CREDENTIAL}"
+    assert http._invalidated("Bearer ${TOKEN}") == f"Bearer {invalid}"
+    assert http._invalidated("${USER}:${PASS}") == f"{invalid}:{invalid}"
+    assert http._invalidated("") == invalid
 
 
 def test_url_password_is_redacted() -> None:

@@ -161,3 +161,70 @@ def test_lookup() -> None:
     assert lookup(DOC, "items[1].id") == 2
     assert lookup(DOC, "$.deps.db") == {"status": "ok"}
     assert lookup(DOC, "$") is DOC
+
+
+# --- the whole document, and response headers ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "document", "holds"),
+    [
+        ("$ == true", True, True),
+        ("$ == true", False, False),
+        ("$ == true", 1, False),  # a number is not a boolean
+        ('$ == "ok"', "ok", True),
+        ("$ contains up", "all up", True),
+        ("$ exists", None, True),  # a JSON null is a value
+        ("$[0] == 1", [1, 2], True),
+        ("$ == 3", 3, True),
+    ],
+)
+def test_root_path_is_the_whole_document(text: str, document: Any, holds: bool) -> None:
+    assert Condition.parse(text).evaluate(document).ok is holds
+
+
+HEADERS = {"Content-Type": "application/json; charset=utf-8", "X-Count": "3", "X-Ok": "TRUE"}
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        ("header:Content-Type contains json", True),
+        ("header:content-type matches ^application/", True),
+        ("header:X-Count == 3", True),  # a number when compared with one
+        ('header:X-Count == "3"', True),
+        ("header:X-Count >= 2", True),
+        ("header:X-Count < 3", False),
+        ("header:X-Ok == true", True),
+        ("header:X-Count == true", False),
+        ("header:Content-Type > 1", False),  # not a number: false, no crash
+        ("header:X-Count exists", True),
+        ("header:X-Missing exists", False),
+        ("header:X-Missing != 1", False),
+    ],
+)
+def test_header_conditions(text: str, holds: bool) -> None:
+    condition = Condition.parse(text)
+    assert condition.header == text.split(":", 1)[1].split()[0]
+    assert condition.evaluate({"X-Count": 3}, HEADERS).ok is holds
+
+
+def test_a_header_condition_without_headers_finds_it_missing() -> None:
+    outcome = Condition.parse("header:X-Count exists").evaluate(DOC)
+    assert outcome.ok is False and outcome.text == "header:X-Count exists (got missing)"
+    assert Condition.parse("status exists").header is None
+
+
+def test_header_and_root_conditions_round_trip() -> None:
+    for text in ("$ == true", 'header:Content-Type contains "json"', "header:X-Id exists"):
+        condition = Condition.parse(text)
+        assert str(condition) == text
+        assert Condition.parse(str(condition)) == condition
+
+
+@pytest.mark.parametrize(
+    "text", ["header: == 1", "header:X(1) == 1", "header:Content-Type", "$$ == 1", "$. == 1"]
+)
+def test_bad_header_and_root_conditions_fail_at_parse_time(text: str) -> None:
+    with pytest.raises(ValueError, match="cannot (parse condition|read the path)"):
+        Condition.parse(text)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from vigil.spec.loader import load_spec
 from vigil.spec.secrets import (
     ENV_REF,
     HOW_TO,
@@ -274,3 +277,68 @@ def test_references_do_not_nest_and_scan_in_linear_time() -> None:
     assert ENV_REF.search(long) is None  # returns at once, not after minutes
     (finding,) = find_malformed_references({"x": long})
     assert len(finding.message) < 300
+
+
+NEGATIVE_TEST_SPEC = """\
+environment: negative
+targets:
+  api:
+    kind: http
+    base_url: http://127.0.0.1:18081
+    headers:
+      Authorization: Bearer ${API_TOKEN}
+checks:
+  health:
+    - id: wrong-token-refused
+      kind: http
+      target: api
+      path: /me
+      credentials: invalid
+      expect_status: [401]
+    - id: no-token-refused
+      kind: http
+      target: api
+      path: /me
+      credentials: none
+      expect_status: [401]
+    - id: explicit-wrong-token-refused
+      kind: http
+      target: api
+      path: /me
+      headers:
+        Authorization: Bearer ${VIGIL_INVALID_CREDENTIAL}
+        X-Api-Key: ${VIGIL_INVALID_CREDENTIAL}
+      expect_status: [401, 403]
+    - id: login-form
+      kind: http
+      target: api
+      method: POST
+      path: /token?api_key=${VIGIL_INVALID_CREDENTIAL}
+      body_format: form
+      body: {username: alice, password: "${VIGIL_INVALID_CREDENTIAL}"}
+      expect_status: [401]
+"""
+
+
+def test_a_deliberately_invalid_credential_is_accepted_by_the_secret_rules(
+    tmp_path: Path,
+) -> None:
+    reject_literal_secret_in_header("Authorization", "Bearer ${VIGIL_INVALID_CREDENTIAL}")
+    reject_literal_secret_in_header("X-Api-Key", "${VIGIL_INVALID_CREDENTIAL}")
+    path = tmp_path / "negative.yaml"
+    path.write_text(NEGATIVE_TEST_SPEC)
+    spec = load_spec(path)
+    credentials = [c.credentials for c in spec.checks.health]
+    assert credentials == ["invalid", "none", "configured", "configured"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bearer not-a-valid-token",  # a literal is a literal, however it is meant
+        "Bearer ${VIGIL_INVALID_CREDENTIAL:-x}",  # a default is literal text
+    ],
+)
+def test_a_literal_wrong_token_is_still_refused(value: str) -> None:
+    with pytest.raises(LiteralSecretError):
+        reject_literal_secret_in_header("Authorization", value)

@@ -76,3 +76,44 @@ def test_a_link_out_of_the_folder_is_refused_when_the_check_runs(
     (result,) = run.run_checks([check], RunContext(spec, environ={}))
     assert result.status is Status.ERROR and result.check_id == "x"
     assert "outside" in result.message and str(folder.resolve()) in result.message
+
+
+@pytest.mark.parametrize(
+    ("headers", "words"),
+    [
+        ({"": "v"}, "header name '' is not a valid HTTP header name"),
+        ({"Bad Name": "v"}, "header name 'Bad Name' is not a valid HTTP header name"),
+        ({"X-A": "a\r\nSet-Cookie: x"}, "header 'X-A' has a line break in its value"),
+    ],
+)
+def test_header_names_are_http_tokens_and_values_one_line(
+    tmp_path: Path, headers: dict[str, str], words: str
+) -> None:
+    import json
+
+    spec = tmp_path / "h.yaml"
+    target = {"kind": "http", "base_url": "http://127.0.0.1:1", "headers": headers}
+    spec.write_text(json.dumps({"environment": "h", "targets": {"t": target}}))
+    with pytest.raises(SpecError) as raised:
+        load_spec(spec)
+    (problem,) = raised.value.problems
+    assert problem.path == "targets.t.headers" and words in problem.message
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://x:99999", "http://:80", "https://"])
+def test_a_base_url_that_does_not_parse_is_refused(tmp_path: Path, url: str) -> None:
+    spec = tmp_path / "u.yaml"
+    spec.write_text(f'environment: u\ntargets: {{t: {{kind: http, base_url: "{url}"}}}}\n')
+    with pytest.raises(SpecError) as raised:
+        load_spec(spec)
+    (problem,) = raised.value.problems
+    assert problem.path == "targets.t.base_url" and "is not an http(s) URL" in problem.message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/a?b=1", "https://[::1]:443/x", "${URL:-http://[::1]:80}"]
+)
+def test_ordinary_base_urls_load(tmp_path: Path, url: str) -> None:
+    spec = tmp_path / "u.yaml"
+    spec.write_text(f'environment: u\ntargets: {{t: {{kind: http, base_url: "{url}"}}}}\n')
+    assert load_spec(spec).targets["t"].kind == "http"

@@ -2,17 +2,23 @@
 
 A data failure (a check that ran and found a problem) fails the task without retry; an
 error (a target unreachable, a timeout, the results store down) may be transient and is
-retried with backoff. `retry_policy()` tells Airflow which is which.
+retried with backoff; a configuration error (a variable not set, a file missing: every
+errored check marked so, `vigil.config_errors`) fails it without retry, saying what to
+fix. `retry_policy()` tells Airflow which is which (ADR 0002).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+if TYPE_CHECKING:  # DAG parsing imports this module: the rest loads when a task runs
+    from vigil.result import CheckResult
 
 log = logging.getLogger("vigil")
 
@@ -23,6 +29,16 @@ class ChecksFailed(AirflowFailException):
 
 class ChecksErrored(Exception):
     """Critical checks could not complete (unreachable, timed out): possibly transient."""
+
+
+class ChecksMisconfigured(AirflowFailException):
+    """Critical checks could not run because of their configuration (a variable not set, a
+    file missing): a retry would meet the same problem. Fix it, then clear the task."""
+
+
+# Configuration problems raised outside a check (the results store's connection is not
+# defined, the spec broke since the DAG was parsed): never retried either.
+CONFIGURATION_EXCEPTIONS = ("vigil.config_errors.ConfigError", "vigil.spec.errors.SpecError")
 
 
 def retry_policy() -> Any:
@@ -39,9 +55,45 @@ def retry_policy() -> Any:
                 action=RetryAction.RETRY,
                 reason="a target could not be reached; it may be transient",
             ),
+            RetryRule(
+                exception=list(CONFIGURATION_EXCEPTIONS),
+                action=RetryAction.FAIL,
+                reason="a configuration problem; a retry would meet the same one",
+            ),
         ],
         default=RetryAction.DEFAULT,
     )
+
+
+def raise_for_problems(family: str, target: str, results: Sequence[CheckResult]) -> None:
+    """Raise what Airflow should do about `target`'s critical problems: retry
+    (`ChecksErrored`), fail saying what to fix (`ChecksMisconfigured`), or fail
+    (`ChecksFailed`)."""
+    from vigil.config_errors import is_configuration_error
+    from vigil.result import Status
+
+    blocking = [r for r in results if r.blocks_run]
+    errored = [r for r in blocking if r.status is Status.ERROR]
+    failed = [r for r in blocking if r.status is Status.FAILED]
+    transient = [r for r in errored if not is_configuration_error(r)]
+    if transient:
+        names = ", ".join(r.check_id for r in transient)
+        raise ChecksErrored(
+            f"{len(transient)} critical check(s) errored: {names}; first: {transient[0].message}"
+        )
+    if errored:
+        names = ", ".join(r.check_id for r in errored)
+        also = f" ({len(failed)} more failed)" if failed else ""
+        raise ChecksMisconfigured(
+            f"{len(errored)} critical {family} check(s) of {target} cannot run as configured: "
+            f"{names}{also}; not retried, fix the configuration and clear the task. "
+            f"First: {errored[0].message}"
+        )
+    if failed:
+        names = ", ".join(r.check_id for r in failed)
+        raise ChecksFailed(
+            f"{len(failed)} critical check(s) failed: {names}; first: {failed[0].message}"
+        )
 
 
 def _setup(spec_path: str, cadence: str, context: Any) -> tuple[Any, ...]:
@@ -78,20 +130,8 @@ def run_target_checks(
         log.info("%s checks of %s:\n%s", family, target, format_table(outcome.results))
     if outcome.skipped_reason:
         raise AirflowSkipException(f"{family} checks of {target} skipped: {outcome.skipped_reason}")
-    summary = {r.check_id: r.status.value for r in outcome.results}
-    if outcome.errored:
-        names = ", ".join(r.check_id for r in outcome.errored)
-        raise ChecksErrored(
-            f"{len(outcome.errored)} critical check(s) errored: {names}; "
-            f"first: {outcome.errored[0].message}"
-        )
-    if outcome.failed:
-        names = ", ".join(r.check_id for r in outcome.failed)
-        raise ChecksFailed(
-            f"{len(outcome.failed)} critical check(s) failed: {names}; "
-            f"first: {outcome.failed[0].message}"
-        )
-    return summary
+    raise_for_problems(family, target, outcome.results)
+    return {r.check_id: r.status.value for r in outcome.results}
 
 
 def summarize(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:

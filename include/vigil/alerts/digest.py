@@ -1,7 +1,9 @@
 """One message per channel per run: every alert that fired, resolved or is still firing.
 
 The same Digest renders as plain text (log, Slack, email), HTML (email) and a JSON payload
-(webhook; its shape is webhook_payload.schema.json).
+(webhook; its shape is webhook_payload.schema.json). What leaves for a channel is masked,
+then cut: a long value (a column value, a response body) is cut to MAX_TEXT characters and
+a long list to MAX_ITEMS, the way evidence is cut; the full evidence stays in the store.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from vigil.results.models import RunRef
 SCHEMA_ID = "vigil.alerts.digest/1"
 # Sections in message order, with the heading each one gets.
 SECTIONS = (("firing", "FIRING"), ("resolve", "RESOLVED"), ("reminder", "STILL FIRING"))
+MAX_TEXT = 240  # characters of one text in a notice (a title, a detail value)
+MAX_ITEMS = 20  # items of one list in a notice's detail
+CUT_KEYS = ("title", "fired_title", "detail", "folding")  # what checks and rules wrote
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,9 @@ class Digest:
 
     def masked(self, mask: Callable[[str], str]) -> Digest:
         """This digest with `mask` applied to every text its notices carry (titles,
-        scopes, details): what leaves for a channel."""
-        notices = [Notice(n.kind, mask_tree(n.content, mask)) for n in self.notices]
+        scopes, details), then long texts and lists cut: what leaves for a channel. Masking
+        comes first, so a cut can never leave part of a secret the masker would not know."""
+        notices = [Notice(n.kind, _cut_content(mask_tree(n.content, mask))) for n in self.notices]
         return replace(self, notices=notices)
 
     def of_kind(self, kind: str) -> list[Notice]:
@@ -135,6 +141,28 @@ class Digest:
             "summary": self.subject,
             "notices": [_notice_payload(n) for n in self.notices],
         }
+
+
+def cut(value: Any, *, lists: bool = True) -> Any:
+    """Long strings cut, and with `lists` long lists, recursively, saying how much was
+    left out."""
+    if isinstance(value, str):
+        if len(value) <= MAX_TEXT:
+            return value
+        return value[:MAX_TEXT] + f"… [{len(value) - MAX_TEXT} chars cut]"
+    if isinstance(value, dict):
+        return {k: cut(v, lists=lists) for k, v in value.items()}
+    if isinstance(value, list):
+        if not lists or len(value) <= MAX_ITEMS:
+            return [cut(v, lists=lists) for v in value]
+        more = f"… {len(value) - MAX_ITEMS} more"
+        return [cut(v, lists=lists) for v in value[:MAX_ITEMS]] + [more]
+    return value
+
+
+def _cut_content(content: dict[str, Any]) -> dict[str, Any]:
+    # Folding keeps its lists whole: the message counts them, and the schema types them.
+    return {k: cut(v, lists=k != "folding") if k in CUT_KEYS else v for k, v in content.items()}
 
 
 def _notice_payload(notice: Notice) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """evaluate(): judge every rule for one run, move alert state, tell each channel once.
 
 1. Load the run and the history before it; every rule yields its findings.
-2. Fold alerts about a target whose health failed under that target's health alert.
-3. In one transaction holding the environment's lock: move each alert, queue the notices
-   its move owes, claim this run's queued notices and older ones still owed (a resolve
-   that failed, a claim left by a dead sender). A dry run rolls all of it back.
-4. After commit: one digest per channel, delivered with bounded retries; outcomes recorded.
+2. In one transaction holding the environment's lock: settle alerts about parts their
+   parent no longer reports (alerts.parts); fold alerts about a target whose health failed
+   under that target's health alert; move each alert, queue the notices its move owes;
+   give up failed notices past their bounds; claim this run's queued notices and older
+   ones still owed (one that failed, a claim left by a dead sender). A dry run rolls the
+   state back and claims nothing.
+3. After commit: one digest per channel, delivered with bounded retries; outcomes recorded
+   (a notice failing its last try is given up).
 
 A channel that fails is recorded as failed and never raises; the results store being
 unreachable does raise (StoreError): nothing can be judged without it.
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vigil.alerts import outbox, sql, state
+from vigil.alerts import outbox, parts, sql, state
 from vigil.alerts.access import connect_kwargs, open_store
 from vigil.alerts.channels import build_sender
 from vigil.alerts.delivery import Sender
@@ -60,6 +63,7 @@ class EvaluationReport:
     alerts: list[state.Outcome] = field(default_factory=list)
     deliveries: list[outbox.Delivered] = field(default_factory=list)
     notifications: list[NotificationRecord] = field(default_factory=list)  # this run's log
+    given_up: list[outbox.GivenUp] = field(default_factory=list)  # notices no longer tried
     problems: list[str] = field(default_factory=list)
 
     def changed(self, change: str) -> list[str]:
@@ -75,14 +79,20 @@ class EvaluationReport:
 
     def summary(self) -> str:
         counts = {c: len(self.changed(c)) for c in ("fired", "resolved", "reminded")}
+        counts["reminded"] += len(self.changed("notified"))
         sent = sum(d.notices for d in self.deliveries if d.ok)
-        failed = ", ".join(f"{d.channel} ({d.error})" for d in self.failed_deliveries)
+        failed = ", ".join(
+            f"{d.channel} ({d.error}; {d.kept} notice(s) kept to retry)"
+            for d in self.failed_deliveries
+        )
+        given_up = f"; {len(self.given_up)} notice(s) given up" if self.given_up else ""
         dry = " (dry run: nothing sent)" if self.dry_run else ""
         return (
             f"alerts for run {self.run}: {len(self.firing)} firing; {counts['fired']} fired, "
             f"{counts['resolved']} resolved, {counts['reminded']} reminded; {sent} notice(s) "
             f"delivered in {len([d for d in self.deliveries if d.ok])} digest(s)"
             + (f"; failed: {failed}" if failed else "")
+            + given_up
             + dry
         )
 
@@ -107,9 +117,11 @@ def evaluate(
     report = EvaluationReport(run, now, dry_run or current.dry_run)
     if history.truncated:
         report.problems.append("history cut at the run cap: a time window may be short")
-    findings = evaluate_rules(config.rules, history)
-    folding = fold(findings, current)
+    found = evaluate_rules(config.rules, history)
     with db.transaction(kwargs, f"move alert state for run {run}") as cur:
+        cur.execute(sql.LOCK_ENVIRONMENT, (sql.LOCK_CLASS, run.environment))
+        findings = parts.settle(cur, run.environment, found, history, config.rules)
+        folding = fold(findings, current)
         ctx = state.Context(
             environment=run.environment,
             run_pk=current.pk,
@@ -129,12 +141,14 @@ def evaluate(
             cur.execute(sql.DRY_RUN_ROLLBACK)
         else:
             report.alerts = state.apply(cur, findings, ctx)
+            report.given_up = outbox.give_up_stale(cur, run.environment, now)
             claimed = outbox.claim(cur, current.pk, run.environment, now)
     grouped = outbox.by_channel(claimed)
     resolver = resolver or Resolver()
     ready = _senders(config, senders or {}, resolver, sorted(grouped), report.problems)
     results = outbox.send_all(grouped, ready, run, now, config.delivery, resolver.mask)
-    report.deliveries = outbox.finish(kwargs, run.environment, grouped, results, now)
+    report.deliveries, last_tries = outbox.finish(kwargs, run.environment, grouped, results, now)
+    report.given_up += last_tries
     report.notifications = (
         _dry_log(report.alerts) if report.dry_run else _log_of(kwargs, current.pk, run)
     )

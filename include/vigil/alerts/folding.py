@@ -5,6 +5,11 @@ target (its data quality, scenarios, probes) or about targets whose checks were 
 because of it folds under the target's health alert. Folded alerts keep their own state
 (so they resolve quietly) but send nothing of their own; the health alert's notice lists
 them, with the checks that failed on the target or were skipped because of it.
+
+The health alert that leads is the most severe problem of the target: a finding about a
+critical health check that failed in this run, before one about a warning-severity check.
+A run-wide duration regression in a run where a target is down folds under that target's
+alert too: retries and timeouts against a dead service are what made the run slow.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from vigil.alerts.history import RunRecord
 from vigil.alerts.rules import Finding
 from vigil.result import Severity
+from vigil.spec.alerts import DurationRegression
 
 HEALTH = "health"  # the family whose failing targets other alerts fold under
 
@@ -30,10 +36,12 @@ def fold(findings: list[Finding], run: RunRecord) -> Folding:
     roots = sorted({r.target for r in run.rows() if r.family == HEALTH and r.is_problem})
     folding = Folding()
     breaching = [f for f in findings if f.breaching]
+    leads: list[Finding] = []
     for root in roots:
-        parent = _parent(breaching, root)
+        parent = _parent(breaching, root, run)
         if parent is None:
             continue  # the health failure is not (yet) alert-worthy: nothing to fold under
+        leads.append(parent)
         downstream = {r.target for r in run.rows() if root in r.blocked_by} - {root}
         children = [
             f
@@ -46,22 +54,47 @@ def fold(findings: list[Finding], run: RunRecord) -> Folding:
         for child in children:
             folding.parent_of[child.fingerprint] = parent.fingerprint
         folding.extra[parent.fingerprint] = _affected(run, root, children)
+    if leads:
+        _fold_slowness(breaching, min(leads, key=lambda f: _rank(f, run)), folding)
     return folding
 
 
-def _parent(breaching: list[Finding], root: str) -> Finding | None:
+def _parent(breaching: list[Finding], root: str, run: RunRecord) -> Finding | None:
     candidates = [f for f in breaching if f.target == root and f.family == HEALTH]
     if not candidates:
         return None
-    # Critical first; among equals, a per-check finding names the failing check best.
-    return min(
-        candidates,
-        key=lambda f: (
-            f.rule.severity is not Severity.CRITICAL,
-            "check_id" not in f.scope,
-            f.fingerprint,
-        ),
+    return min(candidates, key=lambda f: _rank(f, run))
+
+
+def _rank(finding: Finding, run: RunRecord) -> tuple[bool, bool, bool, bool, str]:
+    """Most severe first: a critical check that failed in this run, then a critical rule;
+    among equals a per-check finding names the failing check best."""
+    row = run.results.get(finding.scope.get("check_id", ""))
+    failed_now = row is not None and row.is_problem
+    return (
+        not (failed_now and row is not None and row.severity is Severity.CRITICAL),
+        finding.rule.severity is not Severity.CRITICAL,
+        "check_id" not in finding.scope,
+        not failed_now,
+        finding.fingerprint,
     )
+
+
+def _fold_slowness(breaching: list[Finding], lead: Finding, folding: Folding) -> None:
+    """Run-wide slowness in a run where a target is down folds under the lead alert."""
+    slow = [
+        f
+        for f in breaching
+        if isinstance(f.rule, DurationRegression)
+        and f.target is None
+        and f.fingerprint not in folding.parent_of
+        and f.fingerprint not in folding.extra
+    ]
+    for finding in slow:
+        folding.parent_of[finding.fingerprint] = lead.fingerprint
+        folding.extra[lead.fingerprint]["folded"].append(
+            {"fingerprint": finding.fingerprint, "title": finding.title}
+        )
 
 
 def _affected(run: RunRecord, root: str, children: list[Finding]) -> dict[str, Any]:

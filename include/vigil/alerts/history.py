@@ -34,8 +34,8 @@ WITH anchor AS (
 )
 SELECT ch.id AS run_pk, ch.environment, ch.cadence, ch.dag_id, ch.run_id, ch.state,
        ch.started_at AS run_started_at, ch.ended_at, ch.dry_run,
-       c.check_id, c.family, c.target, c.status, c.severity, c.started_at, c.duration_ms,
-       c.message, c.details -> 'blocked_by' AS blocked_by,
+       c.check_id, c.family, c.parent, c.target, c.status, c.severity, c.started_at,
+       c.duration_ms, c.message, c.details -> 'blocked_by' AS blocked_by,
        c.details ->> 'skipped_because' AS skipped_because
 FROM chosen ch LEFT JOIN vigil.check_results c ON c.run = ch.id
 WHERE ch.rn <= %(runs)s
@@ -61,6 +61,7 @@ class Row:
     duration_ms: float
     message: str
     blocked_by: tuple[str, ...] = ()
+    parent: str | None = None  # the spec check this result is a part of, if any
 
     @property
     def is_problem(self) -> bool:
@@ -170,6 +171,7 @@ def _row(row: Mapping[str, Any]) -> Row:
         duration_ms=float(row["duration_ms"]),
         message=row["message"] or "",
         blocked_by=_blockers(row["blocked_by"], row["skipped_because"]),
+        parent=row["parent"],
     )
 
 

@@ -79,6 +79,10 @@ def _names(rows: list[Row]) -> str:
     return ", ".join(ids[:MAX_NAMES]) + more
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def _pct(value: float) -> str:
     return f"{value * 100:.1f}%".replace(".0%", "%")
 
@@ -148,10 +152,10 @@ def _describe_window(rule: WindowFailureRate, runs: int) -> str:
 
     parts = []
     if rule.window.last_runs is not None:
-        parts.append(f"the last {rule.window.last_runs} runs")
+        parts.append(f"the last {_runs(rule.window.last_runs)}")
     if rule.window.last is not None:
         parts.append(f"the last {format_duration(rule.window.last)}")
-    return " within ".join(parts) + f" ({runs} runs)"
+    return " within ".join(parts) + f" ({_runs(runs)})"
 
 
 def _common(rows: list[Row], attr: str) -> str | None:
@@ -171,10 +175,10 @@ def consecutive_failures(rule: Any, history: History) -> list[Finding]:
         breaching = streak >= rule.count
         recovered = passes >= rule.resolve_after
         title = (
-            f"{row.check_id} ({row.family} on {row.target}) failed {streak} runs in a row: "
+            f"{row.check_id} ({row.family} on {row.target}) failed {_runs(streak)} in a row: "
             f"{row.message}"
             if row.is_problem
-            else f"{row.check_id} ({row.family} on {row.target}) passed {passes} runs in a row"
+            else f"{row.check_id} ({row.family} on {row.target}) passed {_runs(passes)} in a row"
         )
         detail = {
             "streak": streak,

@@ -27,15 +27,37 @@ ORDER BY fingerprint
 FOR UPDATE
 """
 
-# Channels told of each alert's current episode (a firing or reminder accepted, or being
-# sent right now by an overlapping evaluation), and when, on the evaluation clock: a
-# resolve goes to them, a reminder is due per channel.
+# Channels told of each alert's current episode, per channel, on the evaluation clock:
+# `heard` (a firing or reminder accepted, or being sent by an overlapping evaluation),
+# `owed` (one failed and still to be retried, see OWED), and `last_at` (the newest of these
+# or of one given up: reminders count from it, so a channel that is down is not sent a new
+# notice every run). A resolve goes to the channels that heard or are owed the episode.
 TOLD = """
-SELECT n.alert, n.channel, max(n.evaluated_at) AS last_sent
+SELECT n.alert, n.channel, max(n.evaluated_at) AS last_at,
+       bool_or(n.status IN ('sent', 'sending')) AS heard,
+       bool_or(n.status = 'failed' AND a.state = 'firing' AND n.tries < %(max_tries)s
+               AND n.evaluated_at >= %(since)s) AS owed
 FROM vigil.alert_notifications n JOIN vigil.alerts a ON a.id = n.alert AND a.episode = n.episode
 WHERE a.environment = %(env)s AND a.fingerprint = ANY(%(fps)s)
-  AND n.status IN ('sent', 'sending') AND n.kind IN ('firing', 'reminder')
+  AND n.status IN ('sent', 'sending', 'failed', 'given_up') AND n.kind IN ('firing', 'reminder')
 GROUP BY n.alert, n.channel
+"""
+
+# Open alerts about one check (their scope names a check_id): those the rules said nothing
+# about this run may be about a part its parent no longer reports (alerts.parts).
+OPEN_CHECK_ALERTS = """
+SELECT fingerprint, rule_id, scope FROM vigil.alerts
+WHERE environment = %(env)s AND state IN ('pending', 'firing') AND scope ? 'check_id'
+ORDER BY fingerprint
+"""
+
+# The newest result of each check id: its parent (the spec check it is a part of), target
+# and family. Index: check_results_env_check_started_idx.
+LAST_RESULT_OF = """
+SELECT DISTINCT ON (check_id) check_id, parent, target, family
+FROM vigil.check_results
+WHERE environment = %(env)s AND check_id = ANY(%(ids)s)
+ORDER BY check_id, started_at DESC, id DESC
 """
 
 INSERT_ALERT = """
@@ -70,17 +92,22 @@ RETURNING id
 # A claim older than this is a sender that died mid-send; its rows may be sent again.
 # It exceeds the longest delivery (Delivery.max_total_s <= 300), so a live sender keeps its rows.
 CLAIM_LEASE_S = 300
-# A later evaluation of the environment takes over notices an earlier one did not deliver
-# (a claim left by a dead sender; a resolve that failed: nothing else would re-send it)
-# while they are this recent on the evaluation clock and tried fewer times than this.
-RETRY_WITHIN_S = 24 * 3600
-RETRY_MAX_ATTEMPTS = 30
+# A notice that failed is tried again by later evaluations of the environment (each one a
+# delivery of Delivery.attempts attempts) while it is this recent on the evaluation clock
+# and has been tried fewer times than this; then it is given up, and the run says so.
+RETRY_WITHIN_S = 7 * 24 * 3600
+RETRY_MAX_TRIES = 10
 
-# This run's queued notices, plus older ones still worth sending: of the alert's current
-# episode, and a firing or reminder only while the alert still fires. A failed firing or
-# reminder is not taken over: the next evaluation queues a reminder to any channel that
-# never accepted one (state.TOLD), which would make it a second message.
-CLAIM = """
+# A failed notice still worth sending: of the alert's current episode, a resolve, or a
+# firing or reminder while the alert still fires; within the bounds above.
+OWED = """
+a.episode = n.episode AND (n.kind = 'resolve' OR a.state = 'firing')
+AND n.evaluated_at >= %(since)s AND n.tries < %(max_tries)s
+"""
+
+# This run's queued notices, plus older ones still owed: failed ones (OWED) and claims a
+# dead sender left (of the current episode, a firing or reminder only while it fires).
+CLAIM = f"""
 UPDATE vigil.alert_notifications n SET status = 'sending', claimed_at = now()
 FROM vigil.alerts a
 WHERE a.id = n.alert AND a.environment = %(env)s
@@ -88,20 +115,37 @@ WHERE a.id = n.alert AND a.environment = %(env)s
     (n.run = %(run)s AND n.status = 'pending')
     OR (n.run = %(run)s AND n.status = 'sending'
         AND n.claimed_at < now() - %(lease)s * interval '1 second')
-    OR (a.episode = n.episode AND (n.kind = 'resolve' OR a.state = 'firing')
-        AND n.evaluated_at >= %(since)s
-        AND ((n.status = 'sending' AND n.claimed_at < now() - %(lease)s * interval '1 second')
-             OR (n.status = 'failed' AND n.kind = 'resolve'
-                 AND n.attempts < %(max_attempts)s)))
+    OR (n.status = 'sending' AND n.claimed_at < now() - %(lease)s * interval '1 second'
+        AND a.episode = n.episode AND (n.kind = 'resolve' OR a.state = 'firing')
+        AND n.evaluated_at >= %(since)s)
+    OR (n.status = 'failed' AND {OWED})
   )
 RETURNING n.id, n.alert, n.channel, n.kind, n.notice_seq, n.content, a.fingerprint
 """
 
-FINISH = """
-UPDATE vigil.alert_notifications
-SET status = %(status)s, attempts = attempts + %(attempts)s, error = %(error)s,
+# Failed notices no longer owed, closed before claiming: `superseded` when the alert moved
+# on (resolved: its resolve goes to the channel instead; or fired again), else `given_up`
+# (too old, or tried too often): those the run's report and task log name.
+GIVE_UP = f"""
+UPDATE vigil.alert_notifications n
+SET status = CASE WHEN a.episode <> n.episode OR (n.kind <> 'resolve' AND a.state <> 'firing')
+                  THEN 'superseded' ELSE 'given_up' END,
     finished_at = now()
-WHERE id = ANY(%(ids)s) AND status = 'sending'
+FROM vigil.alerts a
+WHERE a.id = n.alert AND a.environment = %(env)s AND n.status = 'failed' AND NOT ({OWED})
+RETURNING n.id, n.channel, n.kind, n.status, n.tries, n.error, n.evaluated_at, a.fingerprint
+"""
+
+# A delivery's outcome: sent; failed (to be retried); or given up on its last try.
+FINISH = """
+UPDATE vigil.alert_notifications n
+SET status = CASE WHEN %(ok)s THEN 'sent'
+                  WHEN n.tries + 1 >= %(max_tries)s THEN 'given_up' ELSE 'failed' END,
+    tries = n.tries + 1, attempts = n.attempts + %(attempts)s, error = %(error)s,
+    finished_at = now()
+FROM vigil.alerts a
+WHERE a.id = n.alert AND n.id = ANY(%(ids)s) AND n.status = 'sending'
+RETURNING n.id, n.channel, n.kind, n.status, n.tries, n.error, n.evaluated_at, a.fingerprint
 """
 
 MARK_NOTIFIED = """

@@ -5,13 +5,19 @@ the alerts the findings name, moves each one, and queues the notices that move o
 the same transaction. A run an alert has already judged (a retried or overlapping
 evaluation) is ignored, so a state change can queue its notices only once. Open alerts
 of rules removed from the config resolve: nothing else would ever judge them again.
+
+Who is told what, per channel: a new firing goes to the rule's channels; a resolve to the
+channels that heard the episode or are still owed a notice of it (a failed one the outbox
+will retry); while an alert fires, a channel that never heard of the episode (the alert
+was folded or silenced, or its notice was given up) gets a firing, its first notice, and
+one that did gets a reminder every repeat_interval; nothing while a failed one is owed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg2.extras import Json
@@ -51,6 +57,20 @@ def transition(state: str | None, breach_runs: int, finding: Finding) -> Step:
 
 
 @dataclass(frozen=True)
+class Told:
+    """What one channel was told of an alert's current episode (firings and reminders)."""
+
+    last_at: datetime  # the newest one queued for it: sent, being sent, owed or given up
+    heard: bool  # one was accepted, or is being sent
+    owed: bool  # one failed and is still to be retried
+
+    @property
+    def reached(self) -> bool:
+        """Heard it, or will: a resolve goes here."""
+        return self.heard or self.owed
+
+
+@dataclass(frozen=True)
 class Context:
     environment: str
     run_pk: int
@@ -77,7 +97,9 @@ class Outcome:
     rule_id: str
     before: str | None
     after: str | None
-    change: str  # fired | resolved | reminded | pending | cleared | unchanged | already evaluated
+    # fired | resolved | reminded | notified (a first notice, late) | pending | cleared |
+    # unchanged | already evaluated
+    change: str
     title: str
     folded_under: str | None = None
     silenced_by: str | None = None
@@ -98,11 +120,15 @@ def apply(cur: Any, findings: list[Finding], ctx: Context) -> list[Outcome]:
     return outcomes + _retire_orphans(cur, ctx)
 
 
-def _told(cur: Any, ctx: Context, fps: list[str]) -> dict[int, dict[str, datetime]]:
-    cur.execute(sql.TOLD, {"env": ctx.environment, "fps": fps})
-    told: dict[int, dict[str, datetime]] = {}
+def _told(cur: Any, ctx: Context, fps: list[str]) -> dict[int, dict[str, Told]]:
+    since = ctx.now - timedelta(seconds=sql.RETRY_WITHIN_S)
+    params = {"env": ctx.environment, "fps": fps, "since": since,
+              "max_tries": sql.RETRY_MAX_TRIES}  # fmt: skip
+    cur.execute(sql.TOLD, params)
+    told: dict[int, dict[str, Told]] = {}
     for row in cur.fetchall():
-        told.setdefault(row["alert"], {})[row["channel"]] = row["last_sent"]
+        entry = Told(row["last_at"], bool(row["heard"]), bool(row["owed"]))
+        told.setdefault(row["alert"], {})[row["channel"]] = entry
     return told
 
 
@@ -115,7 +141,7 @@ def _retire_orphans(cur: Any, ctx: Context) -> list[Outcome]:
     return [_retire(cur, row, told.get(row["id"], {}), ctx) for row in rows]
 
 
-def _retire(cur: Any, row: dict[str, Any], told: dict[str, datetime], ctx: Context) -> Outcome:
+def _retire(cur: Any, row: dict[str, Any], told: dict[str, Told], ctx: Context) -> Outcome:
     before = row["state"]
     base = Outcome(row["fingerprint"], row["rule_id"], before, before, "unchanged", row["title"])
     if _judged_already(row, ctx):
@@ -124,10 +150,11 @@ def _retire(cur: Any, row: dict[str, Any], told: dict[str, datetime], ctx: Conte
     queued = []
     if before == FIRING:
         new["resolved_at"] = ctx.now
-        if told:
+        reached = sorted(c for c, t in told.items() if t.reached)
+        if reached:
             new.update(notice_seq=row["notice_seq"] + 1, last_notice_run=ctx.run_pk)
             content = _retired_content(new)
-            queued = _queue(cur, new, "resolve", sorted(told), content, ctx, None)
+            queued = _queue(cur, new, "resolve", reached, content, ctx, None)
     _save(cur, new, ctx)
     change = "resolved" if before == FIRING else "cleared"
     return replace(base, after=RESOLVED, change=change, queued=queued)
@@ -175,7 +202,7 @@ def _judge(
     cur: Any,
     finding: Finding,
     row: dict[str, Any] | None,
-    told: dict[str, datetime],
+    told: dict[str, Told],
     ctx: Context,
 ) -> Outcome:
     fp, rule = finding.fingerprint, finding.rule
@@ -191,15 +218,17 @@ def _judge(
     if row is None:
         row = _insert(cur, finding, ctx)
     new = _moved(row, finding, step, ctx, folded_under)
-    kind, channels = _notice_plan(finding, step, row, new, told, ctx, folded_under, silenced)
-    queued = []
-    if kind is not None and channels:
+    plan = _notice_plan(finding, step, told, ctx, folded_under, silenced)
+    queued: list[Queued] = []
+    if plan:
         new["notice_seq"] = row["notice_seq"] + 1
         new["last_notice_run"] = ctx.run_pk
         content = _content(finding, row, new, ctx)
-        queued = _queue(cur, new, kind, channels, content, ctx, silenced)
+        for kind in dict.fromkeys(plan.values()):  # one notice, per channel its kind
+            channels = [c for c, k in plan.items() if k == kind]
+            queued += _queue(cur, new, kind, channels, content, ctx, silenced)
     _save(cur, new, ctx)
-    change = _change(step, before, kind if queued else None)
+    change = _change(step, before, {q.kind for q in queued})
     return replace(base, after=step.state, change=change, queued=queued)
 
 
@@ -245,26 +274,35 @@ def _moved(
 def _notice_plan(
     finding: Finding,
     step: Step,
-    row: Mapping[str, Any],
-    new: Mapping[str, Any],
-    told: dict[str, datetime],
+    told: Mapping[str, Told],
     ctx: Context,
     folded: str | None,
     silenced: str | None,
-) -> tuple[str | None, list[str]]:
-    """Which notice this move owes, and to which channels."""
+) -> dict[str, str]:
+    """Which notice this move owes to which channel: channel -> kind."""
     routed = ctx.config.channels_for(finding.rule)
     if step.event == "resolve":
-        return "resolve", [c for c in routed if c in told] + sorted(set(told) - set(routed))
+        reached = [c for c in routed if c in told and told[c].reached]
+        others = sorted(c for c, t in told.items() if t.reached and c not in routed)
+        return dict.fromkeys(reached + others, "resolve")
     if folded is not None:
-        return None, []  # its health alert speaks for it
+        return {}  # its health alert speaks for it
     if step.event == "fire":
-        return "firing", routed
+        return dict.fromkeys(routed, "firing")
     if step.state != FIRING or silenced is not None:
-        return None, []
+        return {}
     interval = finding.rule.repeat_interval
-    due = [c for c in routed if c not in told or ctx.now - told[c] >= interval]
-    return ("reminder", due) if due else (None, [])
+    plan = {c: _due(told.get(c), interval, ctx.now) for c in routed}
+    return {c: kind for c, kind in plan.items() if kind is not None}
+
+
+def _due(told: Told | None, interval: timedelta, now: datetime) -> str | None:
+    """The notice a channel is due about a firing alert, if any."""
+    if told is None:
+        return "firing"  # never told of this episode: its first notice is no reminder
+    if told.owed or now - told.last_at < interval:
+        return None  # a failed one will be retried; or the last one is recent
+    return "reminder" if told.heard else "firing"
 
 
 def _content(
@@ -329,13 +367,15 @@ def _queue(
     return queued
 
 
-def _change(step: Step, before: str | None, kind: str | None) -> str:
+def _change(step: Step, before: str | None, kinds: set[str]) -> str:
     if step.event == "fire":
         return "fired"
     if step.event == "resolve":
         return "resolved"
-    if kind == "reminder":
+    if "reminder" in kinds:
         return "reminded"
+    if "firing" in kinds:
+        return "notified"
     if step.state == PENDING:
         return "pending"
     if before == PENDING and step.state == RESOLVED:

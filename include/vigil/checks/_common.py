@@ -2,7 +2,9 @@
 
 A runner's contract is that nothing escapes it: `guarded` turns a configuration problem
 (missing `${VAR}`, unknown connection) and any unexpected exception into an `error`
-result that says why, so a broken check can never read as a pass or crash its task.
+result that says why, so a broken check can never read as a pass or crash its task. A
+configuration problem's result is marked as one (`vigil.config_errors`): its task fails
+without a retry, since a retry would meet the same problem.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from vigil.context import ConfigError, RunContext
+from vigil.config_errors import ConfigError, configuration_details
+from vigil.context import RunContext
 from vigil.result import CheckResult, Status
 
 FAMILY = "health"
@@ -74,12 +77,14 @@ def guarded(
     check_type: str,
     probe: Callable[[Any, RunContext, Timer], CheckResult],
 ) -> list[CheckResult]:
-    """Run `probe`; a configuration problem or any exception becomes an `error` result."""
+    """Run `probe`; a configuration problem (marked as one) or any exception becomes an
+    `error` result."""
     timer = Timer()
     try:
         return [probe(check, ctx, timer)]
     except ConfigError as exc:
-        return [error(check, ctx, check_type, timer, f"configuration problem: {exc}")]
+        reason = f"configuration problem: {exc.explained()}"
+        return [error(check, ctx, check_type, timer, reason, configuration_details())]
     except Exception as exc:  # a runner never lets an exception escape
         reason = f"unexpected {type(exc).__name__} in the {check_type} check: {exc}"
         return [error(check, ctx, check_type, timer, reason)]

@@ -1,8 +1,13 @@
-"""HTTP health check: one request; its status, latency, JSON body conditions, and the
-target's own dependency report.
+"""HTTP health check: one request; its status, latency, conditions on its JSON body and
+headers, and the target's own dependency report.
 
 The request goes through the shared client (`vigil.http_client`): sessions per thread
-and per target, no redirects followed, the body bounded in size and time.
+and per target, no redirects followed, the body bounded in size and time. Its body goes
+out as JSON, form-encoded or as text (`body_format`); its credential headers as
+configured, dropped, or deliberately invalid (`credentials`).
+
+A body without the dependency report `check_dependencies` reads is a configuration
+problem (the endpoint reports none: a retry finds the same), not a transient error.
 """
 
 from __future__ import annotations
@@ -11,12 +16,20 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from requests.structures import CaseInsensitiveDict
 
 from vigil.checks._common import Timer, build, error, fmt_ms, guarded, target_of
-from vigil.checks.models import HttpCheck
-from vigil.context import ConfigError, RunContext
+from vigil.checks.models import (
+    FORM_TYPE,
+    HttpCheck,
+    body_format_of,
+    body_problem,
+    is_credential_header,
+)
+from vigil.config_errors import ConfigError, configuration_details
+from vigil.context import RunContext
 from vigil.http_client import (
     MAX_BODY_BYTES,
     SEND_ERRORS,
@@ -29,11 +42,21 @@ from vigil.http_client import (
     send,
 )
 from vigil.result import CheckResult, Status
+from vigil.spec.conditions import Condition
 from vigil.spec.models import HttpTarget
+from vigil.spec.secret_shapes import INVALID_CREDENTIAL_REF
+from vigil.spec.secrets import ENV_REF
 
 CHECK_TYPE = "http"
 # Words health endpoints use for a dependency that is fine (Spring, .NET, RFC draft, ...).
 OK_WORDS = frozenset({"ok", "up", "healthy", "pass", "passed", "green"})
+INVALID_REFERENCE = f"${{{INVALID_CREDENTIAL_REF}}}"
+NO_DEPENDENCY_REPORT = (
+    "body has no 'dependencies' report (expected "
+    '{"dependencies": {"<name>": {"status": "ok"}}}); this endpoint reports none: drop '
+    "check_dependencies and check its body with conditions instead "
+    "(e.g. 'status == \"ok\"', or '$ == true' for a bare true)"
+)
 
 # The client's pieces, under the names this module has always had.
 __all__ = ["MAX_BODY_BYTES", "OK_WORDS", "Response", "Verdict", "evaluate", "redact_url", "run"]
@@ -45,6 +68,7 @@ class Verdict:
     status_ok: bool = True  # the status is among the expected ones
     problems: list[str] = field(default_factory=list)  # assertions that do not hold
     errors: list[str] = field(default_factory=list)  # what could not be evaluated
+    misconfigured: list[str] = field(default_factory=list)  # the check asks what cannot be
     observed: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -58,6 +82,8 @@ def _probe(check: HttpCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     request = build_request(check, target, ctx)
     what = f"{request.method} {redact_url(request.url)}"
     details: dict[str, Any] = {"request": request.shown(ctx.masker)}
+    if check.credentials != "configured":
+        details["request"]["credentials"] = check.credentials
     try:
         response = send(request, check.timeout_s, client_for(check.target))
     except SEND_ERRORS as exc:
@@ -66,10 +92,13 @@ def _probe(check: HttpCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     details["response"] = response.shown(ctx.masker)
     verdict = evaluate(check, response)
     details.update(verdict.details)
+    if verdict.misconfigured and not verdict.errors:
+        details = configuration_details(details)
     expected = _expected(check)
     failed = verdict.problems or not verdict.status_ok
-    status = Status.ERROR if verdict.errors else Status.FAILED if failed else Status.PASSED
-    message = "; ".join([f"{what} {verdict.lead}", *verdict.problems, *verdict.errors])
+    errors = [*verdict.errors, *verdict.misconfigured]
+    status = Status.ERROR if errors else Status.FAILED if failed else Status.PASSED
+    message = "; ".join([f"{what} {verdict.lead}", *verdict.problems, *errors])
     return build(
         check,
         ctx,
@@ -93,19 +122,78 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
         )
     # A token given as the URL's user name (`https://${TOKEN}@host`) is a credential too.
     ctx.masker.remember_userinfo(base)
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    for source in (target.headers, check.headers):  # the check's headers win
-        for name, value in source.items():
-            headers[name] = ctx.resolve(value, secret=True)
+    headers = _headers(check, target, ctx)
     verify = target.verify_tls if check.verify_tls is None else check.verify_tls
-    return Request(
+    request = Request(
         check.method,
         # Whatever a path references ("?sig=${SIG}") may be a credential: masked like one.
         base + ctx.resolve(check.path, secret=True),
         headers,
-        json=_resolve_tree(check.body, ctx),
         verify=verify,
     )
+    _set_body(request, check, ctx)
+    return request
+
+
+def _headers(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> CaseInsensitiveDict[str]:
+    """The target's headers and the check's (which win), credentials as `credentials` says."""
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    replaced = 0
+    for source in (target.headers, check.headers):
+        for name, value in source.items():
+            if check.credentials != "configured" and is_credential_header(name):
+                replaced += 1
+                if check.credentials == "none":
+                    headers.pop(name, None)
+                    continue
+                value = _invalidated(value)
+            headers[name] = ctx.resolve(value, secret=True)
+    if check.credentials == "invalid" and not replaced:
+        raise ConfigError(
+            f"credentials: invalid, but neither target {check.target!r} nor the check sets a "
+            "credential header to make invalid",
+            fix=f"set one on the check, e.g. 'Authorization: Bearer {INVALID_REFERENCE}'",
+        )
+    return headers
+
+
+def _invalidated(value: str) -> str:
+    """`Bearer ${TOKEN}` -> `Bearer ${VIGIL_INVALID_CREDENTIAL}`: the scheme kept, the
+    credential replaced (a value with no reference is replaced whole)."""
+    if ENV_REF.search(value) is None:
+        return INVALID_REFERENCE
+    return ENV_REF.sub(lambda _: INVALID_REFERENCE, value)
+
+
+def _set_body(request: Request, check: HttpCheck, ctx: RunContext) -> None:
+    """The body as `body_format` (or the Content-Type header) says; `${VAR}` references in
+    it resolved, their values masked like credentials."""
+    if check.body is None:
+        return
+    body_format = body_format_of(check.body_format, request.headers)
+    problem = body_problem(body_format, check.body)
+    if problem:  # the target's Content-Type asks for a form or text the body is not
+        raise ConfigError(
+            f"body does not fit the Content-Type header ({body_format}): {problem}",
+            fix="set body_format on the check",
+        )
+    if body_format == "json":
+        request.json = _resolve_tree(check.body, ctx)
+    elif body_format == "form":
+        request.headers.setdefault("Content-Type", FORM_TYPE)
+        request.data = urlencode(_form_fields(check.body, ctx)).encode()
+    else:
+        request.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        request.data = ctx.resolve(check.body, secret=True).encode()
+
+
+def _form_fields(body: dict[str, Any], ctx: RunContext) -> list[tuple[str, str]]:
+    fields = []
+    for name, value in body.items():
+        for item in value if isinstance(value, list) else [value]:
+            text = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            fields.append((name, ctx.resolve(text, secret=True)))
+    return fields
 
 
 def _resolve_tree(value: Any, ctx: RunContext) -> Any:
@@ -133,44 +221,54 @@ def evaluate(check: HttpCheck, response: Response) -> Verdict:
         verdict.problems.append(
             f"took {fmt_ms(response.latency_ms)}, over the {fmt_ms(budget)} latency budget"
         )
-    if check.conditions or check.check_dependencies:
-        _evaluate_body(check, response, status_ok, verdict)
+    reads_body = check.check_dependencies or any(c.header is None for c in check.conditions)
+    doc = _parse_body(response, status_ok, verdict) if reads_body else _UNREAD
+    if check.conditions:
+        _evaluate_conditions(check.conditions, doc, response.headers, verdict)
+    if check.check_dependencies and doc is not _UNREAD:
+        _evaluate_dependencies(doc, status_ok, verdict)
     return verdict
 
 
-def _evaluate_body(check: HttpCheck, response: Response, status_ok: bool, verdict: Verdict) -> None:
+_UNREAD = object()  # the body was not parsed (not needed, or not JSON)
+
+
+def _parse_body(response: Response, status_ok: bool, verdict: Verdict) -> Any:
+    """The JSON body (any JSON value, a bare `true` too), or _UNREAD saying why not."""
     try:
         if response.truncated:
             raise ValueError(f"body larger than {MAX_BODY_BYTES} bytes, not parsed")
-        doc = json.loads(response.body.decode(charset(response.headers)))
+        return json.loads(response.body.decode(charset(response.headers)))
     except (ValueError, LookupError) as exc:
         # A wrong status already explains an error page; otherwise the body is malformed.
         if status_ok:
             verdict.errors.append(f"body is not valid JSON ({str(exc)[:120]})")
-        return
-    if check.conditions:
-        _evaluate_conditions(check, doc, verdict)
-    if check.check_dependencies:
-        _evaluate_dependencies(doc, status_ok, verdict)
+        return _UNREAD
 
 
-def _evaluate_conditions(check: HttpCheck, doc: Any, verdict: Verdict) -> None:
+def _evaluate_conditions(
+    conditions: list[Condition], doc: Any, headers: dict[str, str], verdict: Verdict
+) -> None:
+    """Header conditions always; body conditions when the body could be read."""
     outcomes = []
-    for condition in check.conditions:
-        outcome = condition.evaluate(doc)
+    for condition in conditions:
+        if condition.header is None and doc is _UNREAD:
+            continue
+        outcome = condition.evaluate(doc, headers)
         outcomes.append({"condition": str(condition), "ok": outcome.ok, "actual": outcome.actual})
         if not outcome.ok:
             verdict.problems.append(f"condition {outcome.text} does not hold")
-    verdict.observed["conditions"] = outcomes
-    verdict.details["conditions"] = outcomes
+    if outcomes:
+        verdict.observed["conditions"] = outcomes
+        verdict.details["conditions"] = outcomes
 
 
 def _evaluate_dependencies(doc: Any, status_ok: bool, verdict: Verdict) -> None:
     raw = doc.get("dependencies") if isinstance(doc, dict) else None
     report = dependency_statuses(raw)
     if report is None:
-        if status_ok:
-            verdict.errors.append("body has no 'dependencies' report ({name: status} expected)")
+        if status_ok:  # not transient: the endpoint does not report its dependencies
+            verdict.misconfigured.append(NO_DEPENDENCY_REPORT)
         return
     verdict.observed["dependencies"] = raw
     bad = {name: state for name, state in report.items() if state.lower() not in OK_WORDS}

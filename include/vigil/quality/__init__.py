@@ -13,8 +13,11 @@ Entry points:
 - `vigil.quality.suites.load_suite(path) -> Suite` (raises `SuiteError`);
 - `vigil.quality.schema_drift.snapshot(conn, schemas) -> dict`, `compare(expected, live)`,
   `check_drift(conn, expected)`, `dump_snapshot` / `load_snapshot`;
-- `vigil.quality.lint.lint_spec(spec) -> list[Problem]` (for `vigil check-spec`);
-- `vigil.quality.cli.add_snapshot_schema(subparsers)` (`vigil snapshot-schema`);
+- `vigil.quality.lint.lint_spec(spec) -> list[Problem]` (for `vigil check-spec`; what GX's
+  SQL engine cannot run: `vigil.quality.runnable`);
+- `vigil.quality.migrate.migrate_file(path) -> Migration` (GX 0.x suite -> 1.x);
+- `vigil.quality.cli.add_snapshot_schema(subparsers)` (`vigil snapshot-schema`) and
+  `add_suites(subparsers)` (`vigil suites migrate`);
 - `vigil.quality.paths`: expectations folder, state folder, a run's Data Docs folder.
 """
 

@@ -9,14 +9,12 @@ and when several expectations of a suite would get the same default id (two boun
 column, two SQL queries), the first keeps it and the next ones get `.2`, `.3`, in the
 order of the file. Bounds, sets, patterns, `mostly`, conditions and queries are never part
 of an id, so changing a threshold keeps the check's history and alert state. What a
-numbered id does depend on is its place among its namesakes: `id_warnings` says so (and
-`vigil check-spec` prints it), suggesting a `meta.id` for each.
+numbered id does depend on is its place among its namesakes: `number_namesakes` says so
+(`vigil check-spec` prints it as a warning), suggesting a `meta.id` for each.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +40,6 @@ def default_id(suite: str, kind: str, kwargs: dict[str, Any]) -> str:
     return f"{suite}.{kind}.{column}" if column else f"{suite}.{kind}"
 
 
-def kwargs_hash(kwargs: dict[str, Any]) -> str:
-    """A short digest of an expectation's kwargs (for telling GX's own configs apart)."""
-    blob = json.dumps(kwargs, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:8]
-
-
 def number_namesakes(checks: list[Check]) -> tuple[list[Check], list[str]]:
     """Checks whose default ids coincide: the first keeps it, the others get `.2`, `.3`.
     Also one warning per such check (`expectations[3] (type): ...`, the form of a suite's
@@ -63,14 +55,14 @@ def number_namesakes(checks: list[Check]) -> tuple[list[Check], list[str]]:
             continue
         for number, position in enumerate(positions[1:], start=2):
             out[position] = replace(out[position], check_id=f"{base}.{number}")
-        places = ", ".join(f"expectations[{out[p].index}]" for p in positions)
         for position in positions:
             check = out[position]
+            others = ", ".join(f"[{out[p].index}]" for p in positions if p != position)
             warnings.append(
-                f"expectations[{check.index}] ({check.type}): id {check.check_id!r} depends "
-                f"on its place among {places}, which share the default id {base!r}: "
-                f"reordering them would swap their histories; set a meta.id on each "
-                f"(e.g. {suggest_id(check)!r})"
+                f"expectations[{check.index}] ({check.type}): id {check.check_id!r} is told "
+                f"apart from expectations{others} (same default id) only by their order: "
+                f"reordering them swaps their histories; set a meta.id, e.g. "
+                f"{suggest_id(check)!r}"
             )
     return out, warnings
 

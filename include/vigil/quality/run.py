@@ -13,8 +13,8 @@ fails. Suites run one after another inside the task: each is a handful of statem
 database does the work of, and one session at a time is gentler on the watched database.
 
 Check ids: a suite's expectations are reported as `<spec check id>.<expectation id>`,
-where the expectation id is its `meta.id` (or the engine's default, see
-`vigil.quality.suites`), so two spec checks running one suite on two tables never share
+where the expectation id is its `meta.id` (or the default, from what it checks, see
+`vigil.quality.ids`), so two spec checks running one suite on two tables never share
 an id: `orders-data.total.matches_items`. A row-count change check adds `.change` to its
 row-count check's id. A problem with the spec check as a whole (suite file missing or
 unusable, or no connection for its target) is one `error` result under the spec check's

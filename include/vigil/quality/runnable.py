@@ -61,7 +61,7 @@ def sql_problems(kind: str, kwargs: dict[str, Any]) -> list[str]:
     missing = missing_metric(kind, kwargs)
     if missing is not None:
         text = (
-            f"{kind} cannot run on PostgreSQL: GX computes it in pandas or Spark only "
+            "PostgreSQL cannot run it: GX computes it in pandas or Spark only "
             f"(no SQL provider for its metric {missing})"
         )
         if kind in ALTERNATIVES:

@@ -1,5 +1,6 @@
 """The report of one run: summary by family and target, every problem with its evidence,
-skips with their reasons, the alerts it fired and resolved, links to Airflow and Data Docs.
+skips with their reasons, the alerts it fired and resolved, the notifications it gave up
+on, links to Airflow and Data Docs.
 """
 
 from __future__ import annotations
@@ -120,8 +121,10 @@ def render_run_report(
     airflow_base_url: str | None = None,
     data_docs: str | None = None,
     alerts: Sequence[Mapping[str, Any]] | None = None,
+    undelivered: Sequence[str] = (),
 ) -> str:
-    """The run's report as one self-contained HTML page."""
+    """The run's report as one self-contained HTML page; `undelivered` names the notices
+    this run's evaluation gave up on (one line each)."""
     base = links.airflow_base(airflow_base_url)
     parsed_alerts = parse_alerts(alerts)
     docs = links.data_docs_url(data_docs)
@@ -145,6 +148,7 @@ def render_run_report(
         data_docs_url=docs,
         fired=[a for a in parsed_alerts if not a.resolved],
         resolved=[a for a in parsed_alerts if a.resolved],
+        undelivered=[str(u) for u in undelivered],
     )
 
 
@@ -166,9 +170,15 @@ def write_run_report(
     airflow_base_url: str | None = None,
     data_docs: str | None = None,
     alerts: Sequence[Mapping[str, Any]] | None = None,
+    undelivered: Sequence[str] = (),
 ) -> Path:
     """Render the run's report into `<out_dir>/<environment>/<dag_id>/<run_id>.html`."""
     html = render_run_report(
-        store, run, airflow_base_url=airflow_base_url, data_docs=data_docs, alerts=alerts
+        store,
+        run,
+        airflow_base_url=airflow_base_url,
+        data_docs=data_docs,
+        alerts=alerts,
+        undelivered=undelivered,
     )
     return render.write(html, run_report_path(out_dir, run))

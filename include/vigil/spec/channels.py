@@ -18,7 +18,7 @@ from vigil.spec.secrets import (
     reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
-from vigil.spec.validators import check_http_url
+from vigil.spec.validators import check_header_names, check_http_url
 
 _EMAIL = r"^[^@\s]+@[^@\s]+$"
 
@@ -73,6 +73,7 @@ class WebhookChannel(Strict):
     def _secret_is_reference(cls, secret: str | None) -> str | None:
         return None if secret is None else require_reference(secret, "webhook secret")
 
+    _header_names = field_validator("headers")(check_header_names)
     _headers = field_validator("headers")(reject_literal_secret_headers)
 
 

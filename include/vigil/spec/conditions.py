@@ -1,5 +1,10 @@
 """Conditions on a JSON document, written as one line in the spec: ``status == "ok"``.
 
+A path reads keys and list indexes (``items[0].status``); ``$`` alone is the whole
+document (a health endpoint answering a bare ``true``: ``$ == true``). A path
+``header:<Name>`` reads a response header instead (``header:Content-Type contains json``),
+case-insensitively, its value a string (a number when compared with one).
+
 They are parsed when the spec loads (a typo fails the spec, not the 6 a.m. run) and
 evaluated by the checks at run time.
 """
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +24,13 @@ OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "contains", "matches", "exists")
 _MISSING = object()
 # Symbol operators need no spaces around them ("code>=200"); word operators do.
 _SYNTAX = re.compile(
-    r"^\s*(?P<path>[A-Za-z0-9_$][\w.\-\[\]$]*?)"
+    r"^\s*(?P<path>header:[\w\-.]+|[A-Za-z0-9_$][\w.\-\[\]$]*?)"
     r"(?:\s*(?P<sym>==|!=|<=|>=|<|>)|\s+(?P<word>contains|matches|exists)(?=\s|$))"
     r"(?:\s*(?P<value>.+?))?\s*$"
 )
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-_PATH = re.compile(r"^(\$\.?)?([\w\-]+|\[\d+\])(\.[\w\-]+|\[\d+\])*$")
+_PATH = re.compile(r"^\$$|^(\$\.?)?([\w\-]+|\[\d+\])(\.[\w\-]+|\[\d+\])*$")
+HEADER = "header:"
 
 
 @dataclass(frozen=True)
@@ -45,14 +52,11 @@ class Condition:
         if not match:
             raise ValueError(
                 f"cannot parse condition {text!r}; expected '<path> <operator> <value>' "
-                f"with an operator among {', '.join(OPERATORS)}, e.g. 'status == \"ok\"'"
+                f"with an operator among {', '.join(OPERATORS)}, e.g. 'status == \"ok\"', "
+                "'$ == true' (the whole document), 'header:Content-Type contains json'"
             )
         op, raw = match["sym"] or match["word"], match["value"]
-        if not _PATH.match(match["path"]):
-            raise ValueError(
-                f"condition {text!r}: cannot read the path {match['path']!r}; write keys "
-                "separated by dots and list indexes in brackets, e.g. 'items[0].status'"
-            )
+        _check_path(text, match["path"])
         if op == "exists":
             if raw is not None:
                 raise ValueError(f"condition {text!r}: 'exists' takes no value")
@@ -69,13 +73,23 @@ class Condition:
             raise ValueError(f"condition {text!r}: {op!r} compares numbers, got {raw!r}")
         return cls(match["path"], op, value)
 
+    @property
+    def header(self) -> str | None:
+        """The response header this condition reads, or None when it reads the body."""
+        return self.path[len(HEADER) :] if self.path.startswith(HEADER) else None
+
     def __str__(self) -> str:
         if self.op == "exists":
             return f"{self.path} exists"
         return f"{self.path} {self.op} {json.dumps(self.value)}"
 
-    def evaluate(self, document: Any) -> Outcome:
-        actual = lookup(document, self.path)
+    def evaluate(self, document: Any, headers: Mapping[str, str] | None = None) -> Outcome:
+        """Whether it holds on `document` (a parsed JSON body) or, for a `header:`
+        condition, on `headers` (a response's; none given: the header is missing)."""
+        if self.header is not None:
+            actual = _header_value(headers or {}, self.header, self.value)
+        else:
+            actual = lookup(document, self.path)
         shown = "missing" if actual is _MISSING else json.dumps(actual, default=str)[:200]
         ok = self._holds(actual)
         return Outcome(ok, None if actual is _MISSING else actual, f"{self} (got {shown})")
@@ -96,6 +110,33 @@ class Condition:
         return core_schema.no_info_plain_validator_function(
             _validate, serialization=core_schema.to_string_ser_schema()
         )
+
+
+def _check_path(text: str, path: str) -> None:
+    if not path.startswith(HEADER) and not _PATH.match(path):
+        raise ValueError(
+            f"condition {text!r}: cannot read the path {path!r}; write keys separated by "
+            "dots and list indexes in brackets, e.g. 'items[0].status' ('$' alone: the "
+            "whole document; 'header:<Name>': a response header)"
+        )
+
+
+def _header_value(headers: Mapping[str, str], name: str, expected: Any) -> Any:
+    """The header's value (names compare case-insensitively), as a number when `expected`
+    is one and it reads as one, as a boolean when `expected` is one; else the string."""
+    wanted = name.lower()
+    raw = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    if raw is None:
+        return _MISSING
+    if isinstance(expected, bool):
+        return {"true": True, "false": False}.get(raw.strip().lower(), raw)
+    if _is_number(expected):
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(number) if number.is_integer() and "." not in raw else number
+    return raw
 
 
 def _validate(value: Any) -> Condition:

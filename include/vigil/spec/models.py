@@ -23,7 +23,13 @@ from vigil.spec.secrets import (
     reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
-from vigil.spec.validators import check_address, check_cron, check_http_url, check_timezone
+from vigil.spec.validators import (
+    check_address,
+    check_cron,
+    check_header_names,
+    check_http_url,
+    check_timezone,
+)
 
 CADENCES = ("daily", "weekly", "monthly")
 
@@ -50,6 +56,7 @@ class HttpTarget(TargetBase):
     def _http_url(cls, url: str) -> str:
         return reject_literal_secret_in_url(check_http_url(url))
 
+    _header_names = field_validator("headers")(check_header_names)
     _headers = field_validator("headers")(reject_literal_secret_headers)
 
 

@@ -128,6 +128,11 @@ SCHEMES = frozenset(
         "klaviyo-api-key",
     }
 )
+# A credential that is surely not one, for checks that a wrong one is refused (expect 401):
+# `Authorization: Bearer ${VIGIL_INVALID_CREDENTIAL}`. A reference, so the secret rules
+# accept it like any other; it resolves to this public value, whatever the environment.
+INVALID_CREDENTIAL_REF = "VIGIL_INVALID_CREDENTIAL"
+INVALID_CREDENTIAL = "vigil-deliberately-invalid-credential"
 _RANDOM = re.compile(r"[A-Za-z0-9_\-+/=.~]{32,}")
 _HEX_OR_UUID = re.compile(r"[0-9a-f\-]+|[0-9A-F\-]+")
 

@@ -7,6 +7,7 @@ now (the default of `${VAR:-default}`, the literal parts around a reference) is 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from vigil.spec.errors import did_you_mean
@@ -45,13 +46,23 @@ def check_http_url(value: str) -> str:
     if ref and ref["default"] is None:
         return value
     probe = ref["default"] if ref else ENV_REF.sub(_placeholder_url, value)
-    if not _HTTP_URL.match(probe or ""):
+    if not _HTTP_URL.match(probe or "") or not _parses(probe or ""):
         shown = f"the default {shown_value(probe)}" if ref else shown_value(value)
         raise ValueError(
             f"{shown} is not an http(s) URL; write 'http://host:port' or "
             "'${VAR_NAME:-http://host:port}'"
         )
     return value
+
+
+def _parses(url: str) -> bool:
+    """The URL splits into a host and a valid port ('http://[::1' or ':99999' do not)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _placeholder_url(match: re.Match[str]) -> str:
@@ -163,3 +174,21 @@ def check_timezone(tz: str) -> str:
         guess = did_you_mean(tz, available_timezones()) or "e.g. 'Europe/Paris'"
         raise ValueError(f"unknown timezone {tz!r}; use an IANA name ({guess})") from None
     return tz
+
+
+# RFC 9110 field names: a token of these characters; values must not hold a line break
+# (it would start a header of its own).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def check_header_names(headers: dict[str, str]) -> dict[str, str]:
+    """A field validator for header maps: valid names, values on one line."""
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(
+                f"header name {shown_value(name)} is not a valid HTTP header name "
+                "(letters, digits and !#$%&'*+-.^_`|~, nothing else)"
+            )
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"header {name!r} has a line break in its value")
+    return headers

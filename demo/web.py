@@ -1,4 +1,5 @@
-"""What both services share: JSON errors, bearer auth, fault injection, health, admin."""
+"""What both services share: JSON errors, bearer auth, fault injection, health, admin,
+metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from demo import config
 from demo.fault_state import UPDATE_FAULT, ErrorGate, FaultCache, FaultError, validate
+from demo.metrics import add_metrics, metrics_middleware
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -108,7 +110,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path.startswith("/admin"):
+    if path.startswith("/admin") or path == "/metrics":  # faults hit the API, not its metrics
         return await handler(request)
     faults = await request.app[FAULTS].get(request.app[POOL])
     applied = []
@@ -216,9 +218,13 @@ async def post_faults(request: web.Request) -> web.Response:
 
 
 def base_app(service: str, dsn: str) -> web.Application:
-    """An app with the shared middlewares, a database pool and the admin routes."""
-    app = web.Application(middlewares=[error_middleware, fault_middleware, auth_middleware])
+    """An app with the shared middlewares, a database pool, the admin routes and
+    Prometheus metrics at /metrics (demo/metrics.py)."""
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, fault_middleware, auth_middleware]
+    )
     app[SERVICE] = service
+    add_metrics(app, service)
     app[FAULTS] = FaultCache()
     app[TENANT_IDS] = {}
     app[ERROR_GATE] = ErrorGate()

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from vigil import cli_store
+from vigil import cli_run, cli_store
 from vigil.quality import cli as quality_cli
 from vigil.spec.errors import Problem
 from vigil.spec.loader import load_files, spec_files
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_check_spec(subparsers)
+    cli_run.add_run(subparsers)
     cli_store.add_report(subparsers)
+    cli_store.add_results(subparsers)  # `vigil results --run RUN_ID | --latest ENV`
     cli_store.add_silence(subparsers)
     _add_snapshot_schema(subparsers)
     quality_cli.add_suites(subparsers)  # `vigil suites migrate`; light: GX only when it runs

@@ -1,7 +1,9 @@
-"""`vigil report` and `vigil silence`: the subcommands that work on the results store.
+"""`vigil results`, `vigil report` and `vigil silence`: the subcommands that work on the
+results store.
 
-The store is found the way Airflow finds it: the connection id (default `vigil_results`)
-read from `AIRFLOW_CONN_<ID>`, which `make demo` writes into `.state/vigil.env`.
+The store is its connection id (default `vigil_results`), found as the tasks find it
+(`vigil.cli_connections`): `AIRFLOW_CONN_<ID>`, else Airflow's own connections (secrets
+backends, the metadata database), else the local `make demo` stack's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import argparse
 import getpass
 from typing import Any
 
-from vigil.context import env_connection
+from vigil.cli_connections import cli_connection
+from vigil.result_table import format_duration
+from vigil.spec.models import CADENCES
 
 SubParsers = Any  # argparse's private _SubParsersAction
 
@@ -30,7 +34,7 @@ USER_ERRORS = _user_errors()
 def _store(args: argparse.Namespace) -> Any:
     from vigil.results.store import ResultStore
 
-    return ResultStore.from_connection(env_connection(args.conn_id))
+    return ResultStore.from_connection(cli_connection(args.conn_id))
 
 
 def _add_store_option(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +78,68 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_run_report(store, summary.ref, out_dir=reports_dir())
         print(f"{summary.ref}: {path}")
     return 0
+
+
+def add_results(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "results",
+        help="print one run's results as the task log shows them",
+        description="Print the results of one stored run as the tasks log them: one row per "
+        "check, problems first, then the summary line. Exit 1 when no such run is stored.",
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", metavar="RUN_ID", help="the Airflow run id")
+    which.add_argument("--latest", metavar="ENV", help="the newest run of environment ENV")
+    parser.add_argument("--dag-id", help="with --run: when several DAGs have a run with this id")
+    parser.add_argument(
+        "--cadence",
+        choices=CADENCES,
+        help="with --latest: the newest run of this cadence (default: any)",
+    )
+    _add_store_option(parser)
+    parser.set_defaults(func=cmd_results)
+
+
+# The newest runs --latest looks through for one of the wanted cadence.
+LATEST_SCAN = 200
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from vigil.reports import find_runs
+    from vigil.result_table import format_table
+
+    store = _store(args)
+    if args.run is not None:
+        runs = find_runs(store, args.run, args.dag_id)
+        wanted = f"run {args.run!r}" + (f" of {args.dag_id}" if args.dag_id else "")
+    else:
+        recent = store.recent_runs(args.latest, limit=LATEST_SCAN)
+        runs = [r for r in recent if args.cadence in (None, r.ref.cadence)][:1]
+        wanted = f"{args.cadence + ' ' if args.cadence else ''}run of environment {args.latest!r}"
+    if not runs:
+        print(f"no {wanted} in the results store {store!r}")
+        return 1
+    for number, summary in enumerate(runs):
+        results = store.results_of(summary.ref)
+        print(("\n" if number else "") + _heading(summary))
+        print(format_table(results) if results else "no results recorded")
+    return 0
+
+
+def _heading(summary: Any) -> str:
+    """`Run <run_id> of <dag_id> (demo, daily): success, started 2026-11-30 07:03 UTC`."""
+    ref = summary.ref
+    started = f"{summary.started_at:%Y-%m-%d %H:%M:%S %Z}".strip()
+    took = ""
+    if summary.ended_at is not None:
+        took = (
+            f", {format_duration((summary.ended_at - summary.started_at).total_seconds() * 1000)}"
+        )
+    dry = ", dry run" if summary.dry_run else ""
+    return (
+        f"Run {ref.run_id} of {ref.dag_id} ({ref.environment}, {ref.cadence}): "
+        f"{summary.state}{dry}, started {started}{took}\n"
+    )
 
 
 def add_silence(subparsers: SubParsers) -> None:

@@ -66,9 +66,8 @@ def conclude(
     conclusion.failed_deliveries = [
         f"{d.channel}: {d.error}" for d in report.failed_deliveries if d.kept
     ]
+    # Each was logged as a warning when given up (vigil.alerts.outbox): the task log has it.
     conclusion.given_up = [resolver.mask(g.describe()) for g in report.given_up]
-    for given_up in conclusion.given_up:
-        log.warning("notification given up (will not be retried): %s", given_up)
     conclusion.reports["run"] = write_run_report(
         store,
         run,

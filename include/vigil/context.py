@@ -19,7 +19,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from vigil.config_errors import ConfigError
 from vigil.masking import Masker
 from vigil.spec.models import Spec
-from vigil.spec.secret_shapes import INVALID_CREDENTIAL, INVALID_CREDENTIAL_REF
+from vigil.spec.secret_shapes import (
+    INVALID_CREDENTIAL,
+    INVALID_CREDENTIAL_REF,
+    is_secret_variable,
+)
 from vigil.spec.secrets import ENV_REF
 
 __all__ = [
@@ -104,7 +108,13 @@ def env_connection(conn_id: str, environ: Mapping[str, str] | None = None) -> Co
     )
 
 
-def expand(value: str, environ: Mapping[str, str], masker: Masker | None = None) -> str:
+def expand(
+    value: str,
+    environ: Mapping[str, str],
+    masker: Masker | None = None,
+    *,
+    secret: bool = True,
+) -> str:
     """Expand `${VAR}` and `${VAR:-default}` from `environ` (the built-in references
     first); a missing variable (without a default) is a ConfigError.
 
@@ -127,7 +137,9 @@ def expand(value: str, environ: Mapping[str, str], masker: Masker | None = None)
                 f"environment variable {name} is not set",
                 fix=f"set {name} in the environment the Airflow workers run with",
             )
-        if masker is not None and resolved:
+        # Remembered as a secret when the field is a credential (`secret`), or when the
+        # variable's own name says it is one (`API_TOKEN`), wherever it is used.
+        if masker is not None and resolved and (secret or is_secret_variable(name)):
             masker.remember_value(resolved)
         return resolved
 
@@ -170,9 +182,11 @@ class RunContext:
     def resolve(self, value: str, secret: bool = False) -> str:
         """Expand `${VAR}` and `${VAR:-default}`; a missing variable is a ConfigError.
 
-        With `secret`, the expanded values are remembered so `mask` hides them in messages.
+        With `secret` (a credential field), the expanded values are remembered so `mask`
+        hides them; without, only a variable whose name says it is a secret is (the rule
+        is in README's "What is masked"): addresses, ids and paths stay readable.
         """
-        return expand(value, self.environ, self.masker if secret else None)
+        return expand(value, self.environ, self.masker, secret=secret)
 
     def mask(self, text: str) -> str:
         """Replace every secret of this run in `text` (in any spelling) with ***."""

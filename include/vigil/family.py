@@ -84,10 +84,20 @@ class Family:
         lint: FamilyLint = _load(self.lint)
         return lint(spec)
 
+    def accepted_targets(self, check_kind: str) -> frozenset[str]:
+        """The target kinds a check of `check_kind` may point at: the family's list, else
+        the model's own `target_kinds` (a `metrics` check reads an `http` target), else
+        the target kind of the same name."""
+        if self.target_kinds is not None:
+            return self.target_kinds
+        for model in self.models:
+            if check_kind in get_args(model.model_fields["kind"].annotation):
+                own: frozenset[str] | None = getattr(model, "target_kinds", None)
+                return own if own is not None else frozenset({check_kind})
+        return frozenset({check_kind})
+
     def accepts_target(self, check_kind: str, target_kind: str) -> bool:
-        if self.target_kinds is None:
-            return check_kind == target_kind
-        return target_kind in self.target_kinds
+        return target_kind in self.accepted_targets(check_kind)
 
 
 def _load(path: str) -> Any:

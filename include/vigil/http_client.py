@@ -27,6 +27,7 @@ import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from vigil.masking import MASK, Masker
+from vigil.spec.secret_shapes import redact_secret_shapes
 from vigil.spec.secrets import SECRET_HEADERS
 
 # A health endpoint answers in kilobytes; reading more only costs memory and time.
@@ -85,6 +86,9 @@ class Response:
         cut, so no secret survives in part."""
         text = self.body.decode("utf-8", errors="replace")
         text = masker.mask(text) if masker is not None else text
+        # A token the endpoint itself answered with is a secret Vigil never saw: redact
+        # what looks like one (issue 14; README "What is masked").
+        text = redact_secret_shapes(text)
         excerpt = text[:chars]
         if len(text) > chars or self.truncated:
             excerpt += f"… [{len(self.body)} bytes{'+' if self.truncated else ''}]"

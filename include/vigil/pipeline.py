@@ -6,9 +6,9 @@ behaves the same whether a scheduler or a person starts it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vigil import families
 from vigil.family import Gate
@@ -16,8 +16,21 @@ from vigil.result import CheckResult, Status
 
 if TYPE_CHECKING:  # DAG parsing imports this module; the store and runners load on use
     from vigil.context import RunContext
-    from vigil.results.store import ResultStore, RunRef
+    from vigil.results.store import RunRef
     from vigil.spec.models import Spec
+
+
+class RunStore(Protocol):
+    """What a task needs of the results store: `vigil.results.store.ResultStore`, or
+    `vigil.standalone.MemoryStore` for `vigil run` without one."""
+
+    def record(
+        self, run: RunRef, results: Sequence[CheckResult], *, replace: tuple[str, str] | None = ...
+    ) -> None: ...
+
+    def results_of(
+        self, run: RunRef, *, family: str | None = ..., targets: Iterable[str] | None = ...
+    ) -> list[CheckResult]: ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ def gating_targets(spec: Spec, family: str, target: str) -> list[str]:
 
 
 def unhealthy_dependencies(
-    spec: Spec, family: str, target: str, store: ResultStore, run: RunRef, selection: Selection
+    spec: Spec, family: str, target: str, store: RunStore, run: RunRef, selection: Selection
 ) -> dict[str, str]:
     """Why `target`'s checks should not run: each unhealthy dependency, with the reason."""
     health = families.health().name
@@ -119,7 +132,7 @@ def skipped_results(
 
 
 def run_target(
-    ctx: RunContext, family: str, target: str, store: ResultStore, run: RunRef, selection: Selection
+    ctx: RunContext, family: str, target: str, store: RunStore, run: RunRef, selection: Selection
 ) -> TargetOutcome:
     """Run one target's checks of one family and record every result (skips included)."""
     outcome = TargetOutcome(family, target)

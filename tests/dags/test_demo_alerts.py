@@ -56,7 +56,8 @@ def test_inventory_down_fires_one_alert_then_resolves(
     assert all(r.signature_ok for r in hook.received)
     assert _notices(hook) == [("firing", "target-down")]
     [digest] = hook.payloads()
-    assert "inventory-api" in digest["notices"][0]["title"]
+    title = digest["notices"][0]["title"]  # headed by the critical /health check
+    assert title.startswith("inventory-api-health (health on inventory-api)")
 
     assert run_dag("demo_daily").state == "success"
     assert _notices(hook) == [("firing", "target-down"), ("resolve", "target-down")]

@@ -50,6 +50,8 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
         "inventory-api-products",
         "orders-api-health",
         "orders-api-list-orders",
+        "orders-api-metrics",
+        "orders-feed-hello",
     }
     quality = {r.spec_check for r in results.values() if r.family == "quality"}
     assert quality == {
@@ -84,7 +86,7 @@ def test_inventory_down_fails_inventory_and_skips_orders_with_the_reason(
     assert results["inventory-api-health"].status is Status.FAILED
     assert "503" in results["inventory-api-health"].message
     assert results["inventory-api-products"].status is Status.FAILED
-    for check_id in ("orders-api-health", "orders-api-list-orders"):
+    for check_id in ("orders-api-health", "orders-api-list-orders", "orders-api-metrics"):
         assert results[check_id].status is Status.SKIPPED
         assert "inventory-api is unhealthy" in results[check_id].message
     states = _states(dag_run)

@@ -164,7 +164,7 @@ def test_email_is_multipart_text_and_html_with_the_connections_login(
     plain = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert plain is not None and html is not None
-    assert "[critical] down: api_up (health on api) failed 1 runs in a row" in plain.get_content()
+    assert "[critical] down: api_up (health on api) failed 1 run in a row" in plain.get_content()
     assert "<li>[critical] down: api_up" in html.get_content()
 
 

@@ -131,11 +131,11 @@ def test_a_channel_that_is_down_is_recorded_and_retried_next_run(
     assert [(n.status, n.attempts) for n in report.notifications] == [("failed", 3)]
     hook.come_up()
     runs.add({"api_up": F})
-    run_eval(store, runs, cfg)  # nobody heard it fire: told now, as a reminder
+    run_eval(store, runs, cfg)  # nobody heard it fire: its failed firing is sent now
     runs.add({"api_up": F})
     run_eval(store, runs, cfg)  # heard an hour ago: nothing
-    assert kinds(hook) == [["reminder"]]
-    assert [s for _, _, s in outbox_rows(fresh_db)] == ["failed", "sent"]
+    assert kinds(hook) == [["firing"]]
+    assert outbox_rows(fresh_db) == [("hook", "firing", "sent")]
 
 
 def test_server_errors_are_retried_client_errors_are_not(setup: Any, hook: WebhookReceiver) -> None:
@@ -170,8 +170,8 @@ def test_a_silence_holds_notices_and_the_resolve_still_goes_out(
     remove_silence(store, silence.id, removed_by="alice", now=runs.now)
     assert list_silences(store, now=runs.now) == []
     runs.add({"api_up": P, "db_up": F})
-    run_eval(store, runs, cfg)  # silence gone, db_up still firing, nobody told: reminder
-    assert kinds(hook) == [["firing"], ["resolve"], ["reminder"]]
+    run_eval(store, runs, cfg)  # silence gone, db_up still firing, nobody told: its firing
+    assert kinds(hook) == [["firing"], ["resolve"], ["firing"]]
 
 
 def test_a_maintenance_window_holds_notices_while_open(
@@ -188,8 +188,8 @@ def test_a_maintenance_window_holds_notices_while_open(
     assert [n.status for n in report.notifications] == ["silenced"]
     assert "monday-patch" in report.notifications[0].error
     runs.add({"api_up": F}, at=runs.t0 + timedelta(hours=2))  # 09:00 Paris: window closed
-    run_eval(store, runs, cfg)
-    assert kinds(hook) == [["reminder"]]
+    run_eval(store, runs, cfg)  # the first notice anyone gets of it: a firing
+    assert kinds(hook) == [["firing"]]
 
 
 def test_dry_run_records_and_sends_nothing(
@@ -232,13 +232,14 @@ def test_a_failing_health_check_folds_its_targets_alerts_into_one(
     assert folding["skipped_downstream"] == {"orders": 2}
     folded = {a.fingerprint: a.folded_under for a in report.alerts if a.after == "firing"}
     assert set(folded.values()) == {None, "down/check_id=db_up"}
-    # db comes back, its quality problems stay: now they speak for themselves.
+    # db comes back, its quality problems stay: now they speak for themselves, and as
+    # nobody heard of them before, their first notice is a firing, not a reminder.
     runs.add({"db_up": P, "db_schema": "error", "db_rows": P, "orders_up": P,
               "orders_list": P, "web_up": P})  # fmt: skip
     run_eval(store, runs, cfg)
     second = [(n["notice"], n["fingerprint"]) for n in hook.payloads()[1]["notices"]]
     assert sorted(second) == [
-        ("reminder", "any-fail/target=db"), ("reminder", "down/check_id=db_schema"),
+        ("firing", "any-fail/target=db"), ("firing", "down/check_id=db_schema"),
         ("resolve", "down/check_id=db_up"),
     ]  # fmt: skip
 

@@ -66,15 +66,15 @@ def test_the_configured_token_is_accepted(server: LocalHttpServer) -> None:
 def test_credentials_invalid_sends_a_wrong_token_the_server_refuses(
     server: LocalHttpServer,
 ) -> None:
-    result = _run(server, path="/me", credentials="invalid", expect_status=[401])
+    result = _run(server, path="/me", credentials_mode="invalid", expect_status=[401])
     assert result.status is Status.PASSED, result.message
     # The scheme word is kept, the credential replaced by a value that is surely none.
     assert _sent(server)["authorization"] == f"Bearer {INVALID_CREDENTIAL}"
-    assert result.details["request"]["credentials"] == "invalid"
+    assert result.details["request"]["credentials_mode"] == "invalid"
     assert "tok-5f2e9c1d" not in json.dumps(result.to_row())
     # A service that wrongly accepts any token is caught.
     server.route("/me", json={"user": "anyone"})
-    lax = _run(server, path="/me", credentials="invalid", expect_status=[401])
+    lax = _run(server, path="/me", credentials_mode="invalid", expect_status=[401])
     assert lax.status is Status.FAILED
     assert "answered 200, expected 401" in lax.message
 
@@ -84,7 +84,7 @@ def test_credentials_none_sends_no_credential_header(server: LocalHttpServer) ->
         server,
         {"Authorization": "Bearer ${API_TOKEN}", "X-Tenant": "acme"},
         path="/me",
-        credentials="none",
+        credentials_mode="none",
         expect_status=[401],
     )
     assert result.status is Status.PASSED, result.message
@@ -114,7 +114,7 @@ def test_the_builtin_reference_cannot_be_overridden_by_the_environment(
 def test_credentials_invalid_without_a_credential_header_is_a_configuration_error(
     server: LocalHttpServer,
 ) -> None:
-    result = _run(server, {}, path="/me", credentials="invalid", expect_status=[401])
+    result = _run(server, {}, path="/me", credentials_mode="invalid", expect_status=[401])
     assert result.status is Status.ERROR
     assert is_configuration_error(result)
     assert "Bearer ${VIGIL_INVALID_CREDENTIAL}" in result.message

@@ -78,12 +78,16 @@ def test_snapshot_of_a_fresh_demo_database_equals_the_committed_one(
 
 
 def test_snapshot_problems_are_one_line_and_exit_one(tmp_path: Path) -> None:
-    done = vigil("snapshot-schema", "--target", "demo-db", "--spec", SPEC, env={})
+    # A state folder of its own: a `make demo` stack running here would have the connection.
+    nowhere = {"VIGIL_STATE_DIR": str(tmp_path / "state")}
+    done = vigil("snapshot-schema", "--target", "demo-db", "--spec", SPEC, env=nowhere)
     assert done.returncode == 1
-    assert done.stderr == (
-        "vigil snapshot-schema: connection 'vigil_demo_db' is not defined "
-        "(set AIRFLOW_CONN_VIGIL_DEMO_DB or add it in Airflow)\n"
+    assert done.stderr.startswith(
+        "vigil snapshot-schema: connection 'vigil_demo_db' is not defined (looked in: "
+        "AIRFLOW_CONN_VIGIL_DEMO_DB; Airflow: "
     )
+    assert "): set AIRFLOW_CONN_VIGIL_DEMO_DB (a URI such as" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
     down = {
         "AIRFLOW_CONN_VIGIL_DEMO_DB": f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/demo"
     }

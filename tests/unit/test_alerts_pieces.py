@@ -13,7 +13,7 @@ import pytest
 
 import vigil.alerts
 from vigil.alerts.delivery import DeliveryResult, deliver, http_outcome
-from vigil.alerts.digest import Digest, Notice
+from vigil.alerts.digest import MAX_TEXT, Digest, Notice
 from vigil.alerts.folding import fold
 from vigil.alerts.history import History, Row, RunRecord, _blockers
 from vigil.alerts.resolver import Resolver
@@ -346,3 +346,46 @@ def test_a_zero_median_baseline_still_yields_json_safe_numbers() -> None:
     assert found.breaching and found.detail["ratio"] is None
     json.dumps(found.detail, allow_nan=False)
     assert "above the median 0 ms" in found.title
+
+
+# --- issue 14: headline by severity, cut values, grammar ---------------------------------
+
+
+def test_the_lead_health_alert_is_the_most_severe_problem_not_the_first_by_name() -> None:
+    run = RunRecord(1, RUN, "failed", T, None, False)
+    # Both fail; the warning-severity check sorts first by name.
+    latency = Row("api_a_latency", "health", "api", Status.FAILED, Severity.WARNING, T, 10.0, "")
+    health = row("api_health", "health", "api", "failed")
+    run.results = {r.check_id: r for r in (latency, health)}
+    findings = [check_finding(r.check_id, "health", "api") for r in (latency, health)]
+    folding = fold(findings, run)
+    assert folding.parent_of == {"down/check_id=api_a_latency": "down/check_id=api_health"}
+
+
+def test_a_digest_masks_then_cuts_long_values() -> None:
+    secret = "s3cr3t-token"
+    title = "x" * (MAX_TEXT - 5) + secret + "y" * 100  # the cut falls inside the secret
+    notice = Notice("firing", content("db_up", title=title, detail={"rows": list(range(30))}))
+    masked = Digest("demo", RUN, "hook", [notice], T).masked(lambda t: t.replace(secret, "***"))
+    [out] = masked.notices
+    assert secret[:5] not in out.content["title"].removeprefix("x" * (MAX_TEXT - 5))
+    assert out.content["title"].endswith(" chars cut]")
+    assert out.content["detail"]["rows"] == [*range(20), "… 10 more"]
+    jsonschema.validate(masked.payload(), SCHEMA, format_checker=jsonschema.FormatChecker())
+
+
+def test_streak_titles_count_runs_in_good_english() -> None:
+    from vigil.alerts.rules import consecutive_failures
+
+    def run_of(pk: int, status: Status) -> RunRecord:
+        record = RunRecord(pk, RUN, "success", T - timedelta(hours=pk), None, False)
+        record.results = {"x": Row("x", "health", "a", status, Severity.CRITICAL, T, 1.0, "down")}
+        return record
+
+    rule = ConsecutiveFailures(id="down", kind="consecutive_failures", count=1)
+    [failed] = consecutive_failures(rule, History([run_of(0, Status.FAILED)]))
+    assert failed.title == "x (health on a) failed 1 run in a row: down"
+    [passed] = consecutive_failures(
+        rule, History([run_of(0, Status.PASSED), run_of(1, Status.FAILED)])
+    )
+    assert passed.title == "x (health on a) passed 1 run in a row"

@@ -35,7 +35,7 @@ def run_checks(checks: list[Any], ctx: RunContext, **kwargs: Any) -> list[CheckR
 
 
 def test_every_health_check_kind_has_a_runner() -> None:
-    assert set(HEALTH.kinds) == {"http", "postgres", "tcp", "container"}
+    assert {"http", "postgres", "tcp", "container"} <= set(HEALTH.kinds)
     assert set(runners()) == set(HEALTH.kinds)
     assert all(callable(runner) for runner in runners().values())
 

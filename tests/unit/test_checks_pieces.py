@@ -156,8 +156,8 @@ def test_body_format(explicit: Any, content_type: str | None, expected: str) -> 
             "the Content-Type header (form)",
         ),
         (
-            {"credentials": "none", "headers": {"X-Api-Key": "${KEY}"}},
-            "credentials: none, but the check sets credential header 'X-Api-Key'",
+            {"credentials_mode": "none", "headers": {"X-Api-Key": "${KEY}"}},
+            "credentials_mode: none, but the check sets credential header 'X-Api-Key'",
         ),
     ],
 )
@@ -173,7 +173,7 @@ def test_bodies_that_fit_their_format() -> None:
     assert _http_check(body_format="form", body=form).body == form
     assert _http_check(body_format="text", body="ping").body == "ping"
     assert _http_check(body="a string, sent as a JSON string").body_format is None
-    assert _http_check(credentials="invalid", headers={"Authorization": "Bearer ${T}"})
+    assert _http_check(credentials_mode="invalid", headers={"Authorization": "Bearer ${T}"})
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from vigil.context import BUILTIN_REFERENCES
 from vigil.stack.airflow import airflow_env
 from vigil.stack.state import Ports, StackPaths
 
@@ -146,6 +147,9 @@ def variables_read_by_vigil() -> frozenset[str]:
             if LOCAL_STACK in path.parents:
                 continue
             names |= {s for s in _string_constants(path) if WATCHED.fullmatch(s)}
+    # Built-in references (`${VIGIL_INVALID_CREDENTIAL}`) are Vigil's own values, never
+    # read from the environment: nothing for a deployment to provide.
+    names -= set(BUILTIN_REFERENCES)
     for spec in (REPO / "include" / "specs").glob("*.y*ml"):
         text = spec.read_text()
         names |= {m for m in re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text) if WATCHED.fullmatch(m)}

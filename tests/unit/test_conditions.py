@@ -226,5 +226,5 @@ def test_header_and_root_conditions_round_trip() -> None:
     "text", ["header: == 1", "header:X(1) == 1", "header:Content-Type", "$$ == 1", "$. == 1"]
 )
 def test_bad_header_and_root_conditions_fail_at_parse_time(text: str) -> None:
-    with pytest.raises(ValueError, match="cannot (parse condition|read the path)"):
+    with pytest.raises(ValueError, match=r"cannot (parse condition|read the path)"):
         Condition.parse(text)

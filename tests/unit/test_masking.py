@@ -140,11 +140,16 @@ def test_one_expansion_for_run_contexts_and_channels() -> None:
     assert expand("a ${TOKEN} ${NONE:-dflt} ${EMPTY}.", environ) == "a tok-123 dflt ."
     with pytest.raises(ConfigError, match="environment variable NONE is not set"):
         expand("${NONE}", environ)
+    environ["ORDER"] = "ord-123"
+    ctx, resolver = RunContext(_spec(), environ=environ), Resolver(environ=environ)
+    assert ctx.resolve("${ORDER}") == resolver.expand("${ORDER}") == "ord-123"
+    assert ctx.mask("ord-123") == resolver.mask("ord-123") == "ord-123"  # an ordinary value
+    ctx.resolve("Bearer ${ORDER}", secret=True)
+    resolver.expand("Bearer ${ORDER}", secret=True)
+    assert ctx.mask("ord-123") == resolver.mask("ord-123") == "***"  # in a credential field
+    # A variable named as a secret is one wherever it is used, in both.
     ctx, resolver = RunContext(_spec(), environ=environ), Resolver(environ=environ)
     assert ctx.resolve("${TOKEN}") == resolver.expand("${TOKEN}") == "tok-123"
-    assert ctx.mask("tok-123") == resolver.mask("tok-123") == "tok-123"  # not secret=True
-    ctx.resolve("Bearer ${TOKEN}", secret=True)
-    resolver.expand("Bearer ${TOKEN}", secret=True)
     assert ctx.mask("tok-123") == resolver.mask("tok-123") == "***"
 
 

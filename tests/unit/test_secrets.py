@@ -293,13 +293,13 @@ checks:
       kind: http
       target: api
       path: /me
-      credentials: invalid
+      credentials_mode: invalid
       expect_status: [401]
     - id: no-token-refused
       kind: http
       target: api
       path: /me
-      credentials: none
+      credentials_mode: none
       expect_status: [401]
     - id: explicit-wrong-token-refused
       kind: http
@@ -328,7 +328,7 @@ def test_a_deliberately_invalid_credential_is_accepted_by_the_secret_rules(
     path = tmp_path / "negative.yaml"
     path.write_text(NEGATIVE_TEST_SPEC)
     spec = load_spec(path)
-    credentials = [c.credentials for c in spec.checks.health]
+    credentials = [c.credentials_mode for c in spec.checks.health]
     assert credentials == ["invalid", "none", "configured", "configured"]
 
 

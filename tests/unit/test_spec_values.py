@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vigil.config_errors import is_configuration_error
 from vigil.context import RunContext
 from vigil.quality import run
 from vigil.quality.models import SuiteCheck
@@ -76,6 +77,26 @@ def test_a_link_out_of_the_folder_is_refused_when_the_check_runs(
     (result,) = run.run_checks([check], RunContext(spec, environ={}))
     assert result.status is Status.ERROR and result.check_id == "x"
     assert "outside" in result.message and str(folder.resolve()) in result.message
+    assert is_configuration_error(result)  # fails its task without a retry (ADR 0002)
+
+
+def test_a_missing_suite_or_connection_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "there.json").write_text('{"name": "s", "expectations": []}')
+    monkeypatch.setenv("VIGIL_EXPECTATIONS_DIR", str(tmp_path))
+    missing = SuiteCheck(id="gone", kind="suite", target="db", suite="gone.json", table="t")
+    no_conn = SuiteCheck(id="noconn", kind="suite", target="db", suite="there.json", table="t")
+    spec = Spec.model_validate(
+        {"environment": "e", "targets": {"db": {"kind": "postgres", "conn_id": "nowhere"}}}
+    )
+    found = run.run_checks([missing, no_conn], RunContext(spec, environ={}))
+    assert [(r.check_id, r.status) for r in found] == [
+        ("gone", Status.ERROR),
+        ("noconn", Status.ERROR),
+    ]
+    assert "not found" in found[0].message and "'nowhere'" in found[1].message
+    assert all(is_configuration_error(r) for r in found)
 
 
 @pytest.mark.parametrize(
@@ -117,3 +138,16 @@ def test_ordinary_base_urls_load(tmp_path: Path, url: str) -> None:
     spec = tmp_path / "u.yaml"
     spec.write_text(f'environment: u\ntargets: {{t: {{kind: http, base_url: "{url}"}}}}\n')
     assert load_spec(spec).targets["t"].kind == "http"
+
+
+def test_a_check_points_at_a_target_kind_it_can_read() -> None:
+    """A `metrics` check reads an `http` target and `promql` a `prometheus` one (their
+    models say so); other health kinds need the target kind of their own name."""
+    assert problems("check_reads_wrong_target_kind.yaml") == [
+        (9, "checks.health[1].target",
+         "a 'metrics' check needs a 'http' target, but 'prom' is a 'prometheus' target"),
+        (10, "checks.health[2].target",
+         "a 'promql' check needs a 'prometheus' target, but 'api' is a 'http' target"),
+        (11, "checks.health[3].kind",
+         "a 'http' check needs a 'http' target, but 'cache' is a 'tcp' target"),
+    ]  # fmt: skip

@@ -78,8 +78,8 @@ class EvaluationReport:
         return [d for d in self.deliveries if not d.ok]
 
     def summary(self) -> str:
-        counts = {c: len(self.changed(c)) for c in ("fired", "resolved", "reminded")}
-        counts["reminded"] += len(self.changed("notified"))
+        counts = {c: len(self.changed(c)) for c in ("fired", "resolved", "reminded", "notified")}
+        late = f", {counts['notified']} told late" if counts["notified"] else ""
         sent = sum(d.notices for d in self.deliveries if d.ok)
         failed = ", ".join(
             f"{d.channel} ({d.error}; {d.kept} notice(s) kept to retry)"
@@ -89,7 +89,7 @@ class EvaluationReport:
         dry = " (dry run: nothing sent)" if self.dry_run else ""
         return (
             f"alerts for run {self.run}: {len(self.firing)} firing; {counts['fired']} fired, "
-            f"{counts['resolved']} resolved, {counts['reminded']} reminded; {sent} notice(s) "
+            f"{counts['resolved']} resolved, {counts['reminded']} reminded{late}; {sent} notice(s) "
             f"delivered in {len([d for d in self.deliveries if d.ok])} digest(s)"
             + (f"; failed: {failed}" if failed else "")
             + given_up

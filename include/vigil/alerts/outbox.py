@@ -67,13 +67,13 @@ class GivenUp:
     owed_since: datetime
 
     def describe(self) -> str:
-        why = (
-            f"after {self.tries} tries"
-            if self.tries >= sql.RETRY_MAX_TRIES
-            else f"not delivered within {format_duration(timedelta(seconds=sql.RETRY_WITHIN_S))}"
-            f" ({self.tries} tries)"
+        tries = f"{self.tries} try" if self.tries == 1 else f"{self.tries} tries"
+        within = format_duration(timedelta(seconds=sql.RETRY_WITHIN_S))
+        late = "" if self.tries >= sql.RETRY_MAX_TRIES else f", not delivered within {within}"
+        return (
+            f"{self.channel}: {self.kind} of {self.fingerprint} given up after {tries}{late}: "
+            f"{self.error}"
         )
-        return f"{self.channel}: {self.kind} of {self.fingerprint} given up {why}: {self.error}"
 
 
 def _bounds(now: datetime) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class Resolver:
 
         With `secret`, each value a reference expands to is remembered on its own (see
         `vigil.context.expand`); a value that is itself a URL is remembered as a URL."""
-        return expand(value, self.environ, self.masker if secret else None)
+        return expand(value, self.environ, self.masker, secret=secret)
 
     def conn(self, conn_id: str) -> ConnectionInfo:
         info = self.connection(conn_id)

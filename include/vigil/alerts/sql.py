@@ -98,41 +98,37 @@ CLAIM_LEASE_S = 300
 RETRY_WITHIN_S = 7 * 24 * 3600
 RETRY_MAX_TRIES = 10
 
-# A failed notice still worth sending: of the alert's current episode, a resolve, or a
-# firing or reminder while the alert still fires; within the bounds above.
+# A notice still worth sending: of the alert's current episode, a resolve, or a firing or
+# reminder while the alert still fires; within the bounds above.
 OWED = """
 a.episode = n.episode AND (n.kind = 'resolve' OR a.state = 'firing')
 AND n.evaluated_at >= %(since)s AND n.tries < %(max_tries)s
 """
+# Undelivered: failed, or claimed by a sender that died mid-send (its lease is over).
+UNDELIVERED = """
+(n.status = 'failed'
+ OR (n.status = 'sending' AND n.claimed_at < now() - %(lease)s * interval '1 second'))
+"""
 
-# This run's queued notices, plus older ones still owed: failed ones (OWED) and claims a
-# dead sender left (of the current episode, a firing or reminder only while it fires).
+# This run's queued notices, plus undelivered ones still owed (sql.OWED).
 CLAIM = f"""
 UPDATE vigil.alert_notifications n SET status = 'sending', claimed_at = now()
 FROM vigil.alerts a
 WHERE a.id = n.alert AND a.environment = %(env)s
-  AND (
-    (n.run = %(run)s AND n.status = 'pending')
-    OR (n.run = %(run)s AND n.status = 'sending'
-        AND n.claimed_at < now() - %(lease)s * interval '1 second')
-    OR (n.status = 'sending' AND n.claimed_at < now() - %(lease)s * interval '1 second'
-        AND a.episode = n.episode AND (n.kind = 'resolve' OR a.state = 'firing')
-        AND n.evaluated_at >= %(since)s)
-    OR (n.status = 'failed' AND {OWED})
-  )
+  AND ((n.run = %(run)s AND n.status = 'pending') OR ({UNDELIVERED} AND {OWED}))
 RETURNING n.id, n.alert, n.channel, n.kind, n.notice_seq, n.content, a.fingerprint
 """
 
-# Failed notices no longer owed, closed before claiming: `superseded` when the alert moved
-# on (resolved: its resolve goes to the channel instead; or fired again), else `given_up`
-# (too old, or tried too often): those the run's report and task log name.
+# Undelivered notices no longer owed, closed before claiming: `superseded` when the alert
+# moved on (resolved: its resolve goes to the channel instead; or fired again), else
+# `given_up` (too old, or tried too often): those the run's report and task log name.
 GIVE_UP = f"""
 UPDATE vigil.alert_notifications n
 SET status = CASE WHEN a.episode <> n.episode OR (n.kind <> 'resolve' AND a.state <> 'firing')
                   THEN 'superseded' ELSE 'given_up' END,
     finished_at = now()
 FROM vigil.alerts a
-WHERE a.id = n.alert AND a.environment = %(env)s AND n.status = 'failed' AND NOT ({OWED})
+WHERE a.id = n.alert AND a.environment = %(env)s AND {UNDELIVERED} AND NOT ({OWED})
 RETURNING n.id, n.channel, n.kind, n.status, n.tries, n.error, n.evaluated_at, a.fingerprint
 """
 

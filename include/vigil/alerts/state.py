@@ -6,23 +6,19 @@ the same transaction. A run an alert has already judged (a retried or overlappin
 evaluation) is ignored, so a state change can queue its notices only once. Open alerts
 of rules removed from the config resolve: nothing else would ever judge them again.
 
-Who is told what, per channel: a new firing goes to the rule's channels; a resolve to the
-channels that heard the episode or are still owed a notice of it (a failed one the outbox
-will retry); while an alert fires, a channel that never heard of the episode (the alert
-was folded or silenced, or its notice was given up) gets a firing, its first notice, and
-one that did gets a reminder every repeat_interval; nothing while a failed one is owed.
+Who is told what, per channel, is alerts.audience.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from psycopg2.extras import Json
 
-from vigil.alerts import sql
+from vigil.alerts import audience, sql
 from vigil.alerts.folding import Folding
 from vigil.alerts.rules import Finding
 from vigil.spec.alerts import AlertsConfig
@@ -54,20 +50,6 @@ def transition(state: str | None, breach_runs: int, finding: Finding) -> Step:
     if state == PENDING:
         return Step(RESOLVED, 0, None)  # cleared before it ever fired: nobody was told
     return Step(state, 0, None)
-
-
-@dataclass(frozen=True)
-class Told:
-    """What one channel was told of an alert's current episode (firings and reminders)."""
-
-    last_at: datetime  # the newest one queued for it: sent, being sent, owed or given up
-    heard: bool  # one was accepted, or is being sent
-    owed: bool  # one failed and is still to be retried
-
-    @property
-    def reached(self) -> bool:
-        """Heard it, or will: a resolve goes here."""
-        return self.heard or self.owed
 
 
 @dataclass(frozen=True)
@@ -111,7 +93,7 @@ def apply(cur: Any, findings: list[Finding], ctx: Context) -> list[Outcome]:
     fps = [f.fingerprint for f in findings]
     cur.execute(sql.ALERTS_OF, {"env": ctx.environment, "fps": fps})
     rows = {row["fingerprint"]: dict(row) for row in cur.fetchall()}
-    told = _told(cur, ctx, fps)
+    told = audience.told(cur, ctx.environment, fps, ctx.now)
     outcomes = []
     for finding in findings:
         row = rows.get(finding.fingerprint)
@@ -120,28 +102,17 @@ def apply(cur: Any, findings: list[Finding], ctx: Context) -> list[Outcome]:
     return outcomes + _retire_orphans(cur, ctx)
 
 
-def _told(cur: Any, ctx: Context, fps: list[str]) -> dict[int, dict[str, Told]]:
-    since = ctx.now - timedelta(seconds=sql.RETRY_WITHIN_S)
-    params = {"env": ctx.environment, "fps": fps, "since": since,
-              "max_tries": sql.RETRY_MAX_TRIES}  # fmt: skip
-    cur.execute(sql.TOLD, params)
-    told: dict[int, dict[str, Told]] = {}
-    for row in cur.fetchall():
-        entry = Told(row["last_at"], bool(row["heard"]), bool(row["owed"]))
-        told.setdefault(row["alert"], {})[row["channel"]] = entry
-    return told
-
-
 def _retire_orphans(cur: Any, ctx: Context) -> list[Outcome]:
     """Open alerts whose rule left the config: nothing will judge them again, so they
     resolve now, and the channels told of a firing one hear so (once: it is resolved)."""
     cur.execute(sql.ORPHANS, {"env": ctx.environment, "rules": [r.id for r in ctx.config.rules]})
     rows = [dict(r) for r in cur.fetchall()]
-    told = _told(cur, ctx, [r["fingerprint"] for r in rows]) if rows else {}
+    fps = [r["fingerprint"] for r in rows]
+    told = audience.told(cur, ctx.environment, fps, ctx.now) if rows else {}
     return [_retire(cur, row, told.get(row["id"], {}), ctx) for row in rows]
 
 
-def _retire(cur: Any, row: dict[str, Any], told: dict[str, Told], ctx: Context) -> Outcome:
+def _retire(cur: Any, row: dict[str, Any], told: dict[str, audience.Told], ctx: Context) -> Outcome:
     before = row["state"]
     base = Outcome(row["fingerprint"], row["rule_id"], before, before, "unchanged", row["title"])
     if _judged_already(row, ctx):
@@ -150,7 +121,7 @@ def _retire(cur: Any, row: dict[str, Any], told: dict[str, Told], ctx: Context) 
     queued = []
     if before == FIRING:
         new["resolved_at"] = ctx.now
-        reached = sorted(c for c, t in told.items() if t.reached)
+        reached = audience.reached(told)
         if reached:
             new.update(notice_seq=row["notice_seq"] + 1, last_notice_run=ctx.run_pk)
             content = _retired_content(new)
@@ -202,7 +173,7 @@ def _judge(
     cur: Any,
     finding: Finding,
     row: dict[str, Any] | None,
-    told: dict[str, Told],
+    told: dict[str, audience.Told],
     ctx: Context,
 ) -> Outcome:
     fp, rule = finding.fingerprint, finding.rule
@@ -218,7 +189,16 @@ def _judge(
     if row is None:
         row = _insert(cur, finding, ctx)
     new = _moved(row, finding, step, ctx, folded_under)
-    plan = _notice_plan(finding, step, told, ctx, folded_under, silenced)
+    plan = audience.plan(
+        ctx.config.channels_for(finding.rule),
+        step.event,
+        step.state == FIRING,
+        told,
+        finding.rule.repeat_interval,
+        ctx.now,
+        folded=folded_under is not None,
+        silenced=silenced is not None,
+    )
     queued: list[Queued] = []
     if plan:
         new["notice_seq"] = row["notice_seq"] + 1
@@ -269,40 +249,6 @@ def _moved(
     if step.event == "resolve":
         new["resolved_at"] = ctx.now
     return new
-
-
-def _notice_plan(
-    finding: Finding,
-    step: Step,
-    told: Mapping[str, Told],
-    ctx: Context,
-    folded: str | None,
-    silenced: str | None,
-) -> dict[str, str]:
-    """Which notice this move owes to which channel: channel -> kind."""
-    routed = ctx.config.channels_for(finding.rule)
-    if step.event == "resolve":
-        reached = [c for c in routed if c in told and told[c].reached]
-        others = sorted(c for c, t in told.items() if t.reached and c not in routed)
-        return dict.fromkeys(reached + others, "resolve")
-    if folded is not None:
-        return {}  # its health alert speaks for it
-    if step.event == "fire":
-        return dict.fromkeys(routed, "firing")
-    if step.state != FIRING or silenced is not None:
-        return {}
-    interval = finding.rule.repeat_interval
-    plan = {c: _due(told.get(c), interval, ctx.now) for c in routed}
-    return {c: kind for c, kind in plan.items() if kind is not None}
-
-
-def _due(told: Told | None, interval: timedelta, now: datetime) -> str | None:
-    """The notice a channel is due about a firing alert, if any."""
-    if told is None:
-        return "firing"  # never told of this episode: its first notice is no reminder
-    if told.owed or now - told.last_at < interval:
-        return None  # a failed one will be retried; or the last one is recent
-    return "reminder" if told.heard else "firing"
 
 
 def _content(

@@ -1,9 +1,10 @@
 """The `health` family: is each target up and answering as it should?
 
-One module per check kind (`http`, `postgres`, `tcp`, `container`), each exposing
-`run(check, ctx) -> list[CheckResult]`, found through `RUNNERS`. `run_checks` runs a
-target's checks concurrently through the family-neutral batch runner (`vigil.batch`),
-which bounds each check by its `timeout_s` plus a grace period.
+One module per check kind (`http`, `postgres`, `tcp`, `container`, `redis`, `mongodb`,
+`websocket`, `metrics`, `promql`), each exposing `run(check, ctx) -> list[CheckResult]`,
+found through `RUNNERS`. `run_checks` runs a target's checks concurrently through the
+family-neutral batch runner (`vigil.batch`), which bounds each check by its `timeout_s`
+plus a grace period.
 
 Importing this package is cheap (the spec models and the family record only): the
 runners, and the clients they use, load on the first run.
@@ -15,7 +16,17 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vigil.batch import DEFAULT_WORKERS, GRACE_S, Runner, run_batch
-from vigil.checks.models import ContainerCheck, HttpCheck, PostgresCheck, TcpCheck
+from vigil.checks.models import (
+    ContainerCheck,
+    HttpCheck,
+    MetricsCheck,
+    MongoCheck,
+    PostgresCheck,
+    PromqlCheck,
+    RedisCheck,
+    TcpCheck,
+    WebsocketCheck,
+)
 from vigil.family import Family, Gate
 from vigil.result import CheckResult
 
@@ -27,7 +38,17 @@ FAMILY = "health"
 HEALTH = Family(
     name=FAMILY,
     description="is each target up and answering as it should",
-    models=(HttpCheck, PostgresCheck, TcpCheck, ContainerCheck),
+    models=(
+        HttpCheck,
+        PostgresCheck,
+        TcpCheck,
+        ContainerCheck,
+        RedisCheck,
+        MongoCheck,
+        WebsocketCheck,
+        MetricsCheck,
+        PromqlCheck,
+    ),
     runner="vigil.checks:run_checks",
     # A health check probes its target directly: an `http` check needs an `http` target.
     target_kinds=None,
@@ -38,10 +59,31 @@ __all__ = ["DEFAULT_WORKERS", "FAMILY", "GRACE_S", "HEALTH", "run_checks", "runn
 
 
 def runners() -> dict[str, Runner]:
-    """One runner per health check kind (imported here: they pull in requests, docker)."""
-    from vigil.checks import container, http, postgres, tcp
+    """One runner per health check kind (imported here: they pull in requests, docker,
+    redis, pymongo, websockets, prometheus_client)."""
+    from vigil.checks import (
+        container,
+        http,
+        metrics,
+        mongodb,
+        postgres,
+        promql,
+        redis,
+        tcp,
+        websocket,
+    )
 
-    return {"http": http.run, "postgres": postgres.run, "tcp": tcp.run, "container": container.run}
+    return {
+        "http": http.run,
+        "postgres": postgres.run,
+        "tcp": tcp.run,
+        "container": container.run,
+        "redis": redis.run,
+        "mongodb": mongodb.run,
+        "websocket": websocket.run,
+        "metrics": metrics.run,
+        "promql": promql.run,
+    }
 
 
 def run_checks(

@@ -4,7 +4,7 @@ headers, and the target's own dependency report.
 The request goes through the shared client (`vigil.http_client`): sessions per thread
 and per target, no redirects followed, the body bounded in size and time. Its body goes
 out as JSON, form-encoded or as text (`body_format`); its credential headers as
-configured, dropped, or deliberately invalid (`credentials`).
+configured, dropped, or deliberately invalid (`credentials_mode`).
 
 A body without the dependency report `check_dependencies` reads is a configuration
 problem (the endpoint reports none: a retry finds the same), not a transient error.
@@ -44,7 +44,7 @@ from vigil.http_client import (
 from vigil.result import CheckResult, Status
 from vigil.spec.conditions import Condition
 from vigil.spec.models import HttpTarget
-from vigil.spec.secret_shapes import INVALID_CREDENTIAL_REF
+from vigil.spec.secret_shapes import INVALID_CREDENTIAL_REF, is_secret_name, is_secret_query
 from vigil.spec.secrets import ENV_REF
 
 CHECK_TYPE = "http"
@@ -82,8 +82,8 @@ def _probe(check: HttpCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     request = build_request(check, target, ctx)
     what = f"{request.method} {redact_url(request.url)}"
     details: dict[str, Any] = {"request": request.shown(ctx.masker)}
-    if check.credentials != "configured":
-        details["request"]["credentials"] = check.credentials
+    if check.credentials_mode != "configured":
+        details["request"]["credentials_mode"] = check.credentials_mode
     try:
         response = send(request, check.timeout_s, client_for(check.target))
     except SEND_ERRORS as exc:
@@ -126,8 +126,7 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
     verify = target.verify_tls if check.verify_tls is None else check.verify_tls
     request = Request(
         check.method,
-        # Whatever a path references ("?sig=${SIG}") may be a credential: masked like one.
-        base + ctx.resolve(check.path, secret=True),
+        base + _resolve_path(check.path, ctx),
         headers,
         verify=verify,
     )
@@ -136,21 +135,21 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
 
 
 def _headers(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> CaseInsensitiveDict[str]:
-    """The target's headers and the check's (which win), credentials as `credentials` says."""
+    """The target's headers and the check's (which win), credentials as `credentials_mode` says."""
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
     replaced = 0
     for source in (target.headers, check.headers):
         for name, value in source.items():
-            if check.credentials != "configured" and is_credential_header(name):
+            if check.credentials_mode != "configured" and is_credential_header(name):
                 replaced += 1
-                if check.credentials == "none":
+                if check.credentials_mode == "none":
                     headers.pop(name, None)
                     continue
                 value = _invalidated(value)
-            headers[name] = ctx.resolve(value, secret=True)
-    if check.credentials == "invalid" and not replaced:
+            headers[name] = ctx.resolve(value, secret=is_credential_header(name))
+    if check.credentials_mode == "invalid" and not replaced:
         raise ConfigError(
-            f"credentials: invalid, but neither target {check.target!r} nor the check sets a "
+            f"credentials_mode: invalid, but neither target {check.target!r} nor the check sets a "
             "credential header to make invalid",
             fix=f"set one on the check, e.g. 'Authorization: Bearer {INVALID_REFERENCE}'",
         )
@@ -187,23 +186,40 @@ def _set_body(request: Request, check: HttpCheck, ctx: RunContext) -> None:
         request.data = ctx.resolve(check.body, secret=True).encode()
 
 
+def _resolve_path(path: str, ctx: RunContext) -> str:
+    """The path with its references: segments (ids, names) stay readable; a query
+    parameter that carries a credential (`?sig=${SIG}`, `?api_key=`) is masked."""
+    head, mark, query = path.partition("?")
+    resolved = ctx.resolve(head)
+    if not mark:
+        return resolved
+    pairs = []
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        pairs.append(name + eq + ctx.resolve(value, secret=is_secret_query(name, value)))
+    return f"{resolved}?{'&'.join(pairs)}"
+
+
 def _form_fields(body: dict[str, Any], ctx: RunContext) -> list[tuple[str, str]]:
     fields = []
     for name, value in body.items():
         for item in value if isinstance(value, list) else [value]:
             text = ("true" if item else "false") if isinstance(item, bool) else str(item)
-            fields.append((name, ctx.resolve(text, secret=True)))
+            fields.append((name, ctx.resolve(text, secret=is_secret_name(name))))
     return fields
 
 
-def _resolve_tree(value: Any, ctx: RunContext) -> Any:
-    """`${VAR}` references inside a JSON body; their values may be credentials."""
+def _resolve_tree(value: Any, ctx: RunContext, secret: bool = False) -> Any:
+    """`${VAR}` references inside a JSON body: masked under a credential key (`password`,
+    `client_secret`, ...) and anywhere below one."""
     if isinstance(value, str):
-        return ctx.resolve(value, secret=True)
+        return ctx.resolve(value, secret=secret)
     if isinstance(value, dict):
-        return {k: _resolve_tree(v, ctx) for k, v in value.items()}
+        return {
+            k: _resolve_tree(v, ctx, secret or is_secret_name(str(k))) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_resolve_tree(v, ctx) for v in value]
+        return [_resolve_tree(v, ctx, secret) for v in value]
     return value
 
 

@@ -18,7 +18,9 @@ Entry points:
 - `vigil.quality.migrate.migrate_file(path) -> Migration` (GX 0.x suite -> 1.x);
 - `vigil.quality.cli.add_snapshot_schema(subparsers)` (`vigil snapshot-schema`) and
   `add_suites(subparsers)` (`vigil suites migrate`);
-- `vigil.quality.paths`: expectations folder, state folder, a run's Data Docs folder.
+- `vigil.quality.paths`: expectations folder, state folder, a run's Data Docs folder;
+- `vigil.quality.redact`: sampled values of sensitive columns, redacted before any evidence
+  is built (`Sensitive`, `DEFAULT_PATTERNS`).
 """
 
 from __future__ import annotations

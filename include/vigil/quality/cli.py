@@ -5,8 +5,10 @@
 
 `snapshot-schema` writes a database's schema snapshot for a schema_drift check.
 
-The target's connection comes from `AIRFLOW_CONN_<CONN_ID>` (as Airflow's environment
-backend reads it). Without --out the snapshot goes where the spec's schema_drift check of
+The target's connection is found as the tasks find it (`vigil.cli_connections`):
+`AIRFLOW_CONN_<CONN_ID>`, else Airflow's own connections (secrets backends, the metadata
+database: the UI, the REST API, `airflow connections add`), else the local `make demo`
+stack's. Without --out the snapshot goes where the spec's schema_drift check of
 that target expects it (`<expectations>/<snapshot>`), else to stdout; commit the file.
 Without --spec, every spec in VIGIL_SPECS_DIR (default include/specs/) is searched for the
 target. Nothing here imports Great Expectations: the snapshot is read from the PostgreSQL catalog.
@@ -35,8 +37,8 @@ def add_snapshot_schema(subparsers: argparse._SubParsersAction[argparse.Argument
         "snapshot-schema",
         help="write a target database's schema snapshot for its schema_drift check",
         description="Read tables, columns, indexes and constraints of a postgres target "
-        "(through its conn_id: AIRFLOW_CONN_<ID>) and write them as the YAML snapshot its "
-        "schema_drift check compares against. Commit the file.",
+        "(its conn_id: AIRFLOW_CONN_<ID>, or a connection added in Airflow) and write them "
+        "as the YAML snapshot its schema_drift check compares against. Commit the file.",
     )
     parser.add_argument("--target", required=True, metavar="NAME", help="a postgres target")
     parser.add_argument(
@@ -85,7 +87,8 @@ def cmd_snapshot_schema(args: argparse.Namespace) -> int:
 def _snapshot(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     import psycopg2
 
-    from vigil.context import ConfigError, env_connection
+    from vigil.cli_connections import cli_connection
+    from vigil.context import ConfigError
     from vigil.quality.connection import database
     from vigil.quality.schema_drift import snapshot
 
@@ -97,10 +100,10 @@ def _snapshot(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     drift = _drift_check(spec, args.target)
     schemas = args.schemas or (list(drift.schemas) if drift is not None else ["public"])
     try:
-        conn = env_connection(conn_id)
+        conn = cli_connection(conn_id)
         snap = snapshot(conn, schemas)
     except ConfigError as exc:
-        raise SnapshotCliError(str(exc)) from None
+        raise SnapshotCliError(exc.explained()) from None
     except psycopg2.Error as exc:
         db = database(conn)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -31,6 +31,14 @@ class SuiteCheck(QualityBase):
     schema_name: str = Field(default="public", alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")
     # A SQL condition on the table's rows, e.g. "created_at >= now() - interval '1 day'".
     row_filter: str | None = None
+    # Columns whose values evidence must never show (names or globs, any case): sampled
+    # values become `«redacted 1a2b3c4d»` in messages, the store, reports and Data Docs.
+    # Added to the suite's `meta.sensitive_columns` and the default patterns
+    # (`vigil.quality.redact.DEFAULT_PATTERNS`: *password*, *secret*, *token*, ...).
+    sensitive_columns: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    # Columns the default patterns match that are not sensitive (`token_count`); ["*"]
+    # switches the default patterns off. Never overrides `sensitive_columns`.
+    not_sensitive_columns: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
     _inside = field_validator("suite")(relative_inside)
 

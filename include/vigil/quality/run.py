@@ -24,6 +24,10 @@ per drifted object, `<spec check id>.<schema>[.<table>[.column|index|constraint.
 
 Severity: an expectation's `meta.severity` when the suite sets it, else the spec check's.
 
+Sampled values of sensitive columns (the spec check's `sensitive_columns`, the suite's
+`meta.sensitive_columns`, names like `*password*` by default) are redacted as GX hands
+them over (`vigil.quality.redact`): no result, log line, report or Data Docs page has them.
+
 Nothing raises: a missing suite or snapshot file, a connection that is not configured, a
 database that is down, a missing table — each is an `error` result naming it. Data Docs
 for the run are built at the end (`vigil.quality.docs`); if that fails it is logged as a
@@ -37,6 +41,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from vigil.config_errors import configuration_details
 from vigil.context import ConfigError, ConnectionInfo, RunContext
 from vigil.quality import docs, volume
 from vigil.quality.models import SchemaDriftCheck, SuiteCheck
@@ -46,6 +51,7 @@ from vigil.quality.paths import (
     expectations_dir,
     inside_expectations,
 )
+from vigil.quality.redact import Sensitive
 from vigil.quality.runner import Validation, validate
 from vigil.quality.schema_drift import SnapshotError, check_drift, load_snapshot
 from vigil.result import CheckResult
@@ -73,7 +79,8 @@ def run_checks(checks: Sequence[Any], ctx: RunContext) -> list[CheckResult]:
                 results.append(_whole_check_error(check, f"unknown quality check kind {kind!r}"))
         except Exception as exc:  # a bug here must not hide the other checks' results
             log.exception("quality check %s crashed", check.id)
-            results.append(_whole_check_error(check, f"{type(exc).__name__}: {exc}"))
+            crash = f"{type(exc).__name__}: {exc}"
+            results.append(_whole_check_error(check, crash, configuration=False))
     if suite_runs:
         _build_docs(suite_runs, ctx)
     return results
@@ -104,6 +111,7 @@ def _suite(
         row_filter=check.row_filter,
         target=check.target,
         statement_timeout_s=check.timeout_s,
+        sensitive=Sensitive(tuple(check.sensitive_columns), tuple(check.not_sensitive_columns)),
     )
     if found.suite is None:  # the suite file cannot be used: one error for the check
         reason = found.results[0].details.get("error", found.results[0].message)
@@ -222,14 +230,18 @@ def _connection(check: Any, ctx: RunContext) -> ConnectionInfo | CheckResult:
 
 
 def _whole_check_error(
-    check: Any, reason: str, details: dict[str, Any] | None = None
+    check: Any, reason: str, details: dict[str, Any] | None = None, *, configuration: bool = True
 ) -> CheckResult:
+    """The spec check could not run at all. Most such causes are configuration (a suite or
+    snapshot file missing or unusable, no connection, a target of the wrong kind): the
+    task is then not retried (ADR 0002); a crash of Vigil's own code passes False."""
     reason = " ".join(reason.split())
+    evidence = {**(details or {}), "error": reason}
     return CheckResult.error_of(
         check,
         KIND,
         f"{check.id} could not run: {reason}",
-        details={**(details or {}), "error": reason},
+        details=configuration_details(evidence) if configuration else evidence,
     )
 
 

@@ -21,10 +21,10 @@ from typing import Any
 import psycopg2
 
 from vigil.context import ConnectionInfo
-from vigil.quality import build
+from vigil.quality import build, redact
 from vigil.quality.connection import ConnLike, Database, database
 from vigil.quality.gx_run import Batch, Outcome, clean_error
-from vigil.quality.plan import CHEAP_FORMAT, EVIDENCE_FORMAT, Planned, is_map, plan
+from vigil.quality.plan import CHEAP_FORMAT, EVIDENCE_FORMAT, Planned, Step, is_map, plan
 from vigil.quality.preflight import TableInfo, first_line, missing_columns, preflight
 from vigil.quality.suites import Suite, load_suite
 from vigil.result import CheckResult, Status
@@ -59,13 +59,16 @@ def validate_table(
     target: str | None = None,
     statement_timeout_s: float = 300.0,
     connect_timeout_s: float = 10.0,
+    sensitive: redact.Sensitive | None = None,
 ) -> list[CheckResult]:
     """Run the suite at `suite_path` against `schema.table`, read-only.
 
     `conn`: a ConnectionInfo, a libpq DSN/URI, or psycopg2 keyword arguments.
     `row_filter`: an SQL condition restricting the rows validated, e.g.
     ``created_at >= now() - interval '1 day'``. `target`: the Vigil target named in every
-    result (default: the connection id, else the database name).
+    result (default: the connection id, else the database name). `sensitive`: whose
+    sampled values are redacted (default: the default patterns), with the suite's own
+    `meta.sensitive_columns` added.
     """
     return validate(
         conn,
@@ -76,6 +79,7 @@ def validate_table(
         target=target,
         statement_timeout_s=statement_timeout_s,
         connect_timeout_s=connect_timeout_s,
+        sensitive=sensitive,
     ).results
 
 
@@ -89,6 +93,7 @@ def validate(
     target: str | None = None,
     statement_timeout_s: float = 300.0,
     connect_timeout_s: float = 10.0,
+    sensitive: redact.Sensitive | None = None,
 ) -> Validation:
     """`validate_table`, keeping what GX said about each check (see `Validation`)."""
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -106,12 +111,15 @@ def validate(
     except Exception as exc:  # SuiteError, or GX itself failing to import
         return Validation([_suite_error(suite_path, target, started, str(exc))])
     found = Validation([], suite, schema, table, [None] * len(suite.checks))
+    rules = (sensitive or redact.Sensitive()).plus(
+        suite.sensitive_columns, suite.not_sensitive_columns
+    )
     plans: dict[int, Planned] = {}
     if db is not None:
         info = preflight(db, schema, table, row_filter)
     if info.problem is None and db is not None:
         try:
-            plans = _passes(db, suite, found, info, row_filter)
+            plans = _passes(db, suite, found, info, row_filter, rules)
         except Exception as exc:  # GX set-up or run failed as a whole
             info = TableInfo(db.mask(clean_error(f"{type(exc).__name__}: {exc}")))
     where = build.Where(
@@ -140,10 +148,16 @@ def validate(
 
 
 def _passes(
-    db: Database, suite: Suite, found: Validation, info: TableInfo, row_filter: str | None
+    db: Database,
+    suite: Suite,
+    found: Validation,
+    info: TableInfo,
+    row_filter: str | None,
+    sensitive: redact.Sensitive,
 ) -> dict[int, Planned]:
     """Run the cheap pass over every check whose columns exist, then the evidence pass
-    over those that failed; fills `found.outcomes` and `found.batch_meta`."""
+    over those that failed; fills `found.outcomes` and `found.batch_meta`. Values of
+    sensitive columns are redacted in each outcome as GX hands it over."""
     checks = suite.checks
     runnable = [
         i for i, c in enumerate(checks) if not c.cannot_run and not missing_columns(c, info.columns)
@@ -153,7 +167,10 @@ def _passes(
     plans = {i: plan(checks[i], is_map=is_map(checks[i].type)) for i in runnable}
     batch = Batch(db, found.schema, found.table, row_filter)
     outcomes = batch.run([plans[i].cheap for i in runnable], CHEAP_FORMAT)
-    cheap = dict(zip(runnable, outcomes, strict=True))
+    cheap = {
+        i: _redacted(outcome, plans[i].cheap, sensitive, info)
+        for i, outcome in zip(runnable, outcomes, strict=True)
+    }
     again = [
         i
         for i in runnable
@@ -168,11 +185,20 @@ def _passes(
             if info.key
             else EVIDENCE_FORMAT
         )
-        evidence = dict(zip(again, batch.run(steps, fmt), strict=True))
+        evidence = {
+            i: _redacted(outcome, step, sensitive, info)
+            for i, step, outcome in zip(again, steps, batch.run(steps, fmt), strict=True)
+        }
     for i in runnable:
         found.outcomes[i] = (cheap[i], evidence.get(i))
     found.batch_meta = batch.meta
     return plans
+
+
+def _redacted(
+    outcome: Outcome, step: Step, sensitive: redact.Sensitive, info: TableInfo
+) -> Outcome:
+    return redact.outcome(outcome, step.type, step.kwargs, sensitive, info.columns)
 
 
 def _default_target(conn: ConnLike, db: Database | None) -> str:

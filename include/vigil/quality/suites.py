@@ -17,6 +17,9 @@ file stays one GX's own tools load):
   "warning"}` — the row count may move at most ±25% against the previous run's
   (`vigil.quality.volume`).
 
+From the suite's own `meta`: `sensitive_columns` and `not_sensitive_columns`, lists of
+column names or globs whose sampled values evidence redacts (`vigil.quality.redact`).
+
 A GX 0.x suite gets one problem saying so, with the command that converts it
 (`vigil.quality.legacy`). With `refuse_unrunnable`, an expectation GX's SQL engine cannot
 run is a problem too (`vigil.quality.runnable`; `check-spec` asks for it); without, it is
@@ -97,6 +100,9 @@ class Suite:
     checks: list[Check]
     # Not problems, things to know (`check-spec` prints them): ids that depend on order.
     warnings: list[str] = field(default_factory=list)
+    # meta.sensitive_columns / meta.not_sensitive_columns (`vigil.quality.redact`).
+    sensitive_columns: tuple[str, ...] = ()
+    not_sensitive_columns: tuple[str, ...] = ()
 
 
 def load_suite(path: str | Path, *, refuse_unrunnable: bool = False) -> Suite:
@@ -136,11 +142,38 @@ def load_suite(path: str | Path, *, refuse_unrunnable: bool = False) -> Suite:
             checks.append(check)
     checks, warnings = number_namesakes(checks)
     problems += _duplicate_ids(checks)
+    meta = data.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        problems.append(f"'meta' must be an object, not {type(meta).__name__}")
+    meta = meta if isinstance(meta, dict) else {}
+    sensitive, exempt = (_names(meta, key, problems) for key in _SENSITIVE_KEYS)
     if problems:
         raise SuiteError(
             f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems), problems
         )
-    return Suite(name=name, path=path, checks=checks, warnings=warnings)
+    return Suite(
+        name=name,
+        path=path,
+        checks=checks,
+        warnings=warnings,
+        sensitive_columns=sensitive,
+        not_sensitive_columns=exempt,
+    )
+
+
+_SENSITIVE_KEYS = ("sensitive_columns", "not_sensitive_columns")
+
+
+def _names(meta: dict[str, Any], key: str, problems: list[str]) -> tuple[str, ...]:
+    """The column names (or globs) a suite's `meta.<key>` lists; a problem if not a list
+    of non-empty strings."""
+    if meta.get(key) is None:
+        return ()
+    names = meta[key]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        problems.append(f"meta.{key} must be a list of column names (or globs such as '*_pin')")
+        return ()
+    return tuple(names)
 
 
 def _read_json(path: Path) -> Any:

@@ -13,6 +13,8 @@ import decimal
 from collections.abc import Sequence
 from typing import Any
 
+from vigil.quality.redact import Redacted
+
 SAMPLES_IN_MESSAGE = 5
 SET_ITEMS_SHOWN = 8
 
@@ -23,6 +25,8 @@ def value(v: Any, names: Sequence[str] = ()) -> str:
     `(total=849.00, items_total=9999.00)`."""
     if v is None:
         return "NULL"
+    if isinstance(v, Redacted):  # a sensitive column's value: «redacted 1a2b3c4d»
+        return str(v)
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, int | float | decimal.Decimal):

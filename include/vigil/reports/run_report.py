@@ -125,11 +125,31 @@ def render_run_report(
 ) -> str:
     """The run's report as one self-contained HTML page; `undelivered` names the notices
     this run's evaluation gave up on (one line each)."""
+    return render_run_report_of(
+        run,
+        run_summary(store, run),
+        store.run_results(run),
+        airflow_base_url=airflow_base_url,
+        data_docs=data_docs,
+        alerts=alerts,
+        undelivered=undelivered,
+    )
+
+
+def render_run_report_of(
+    run: RunRef,
+    summary: RunSummary,
+    results: Sequence[CheckResult],
+    *,
+    airflow_base_url: str | None = None,
+    data_docs: str | None = None,
+    alerts: Sequence[Mapping[str, Any]] | None = None,
+    undelivered: Sequence[str] = (),
+) -> str:
+    """The same page from a summary and results in hand (`vigil run` without a store)."""
     base = links.airflow_base(airflow_base_url)
     parsed_alerts = parse_alerts(alerts)
     docs = links.data_docs_url(data_docs)
-    summary = run_summary(store, run)
-    results = store.run_results(run)
     problems = sorted((r for r in results if r.is_problem), key=problem_order)
     groups = group_results(results, base, run)
     return render.render(

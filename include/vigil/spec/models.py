@@ -23,6 +23,7 @@ from vigil.spec.secrets import (
     reject_literal_secret_headers,
     reject_literal_secret_in_url,
 )
+from vigil.spec.service_urls import check_service_url
 from vigil.spec.validators import (
     check_address,
     check_cron,
@@ -60,6 +61,24 @@ class HttpTarget(TargetBase):
     _headers = field_validator("headers")(reject_literal_secret_headers)
 
 
+class PrometheusTarget(TargetBase):
+    kind: Literal["prometheus"]
+    # A Prometheus server (or anything speaking its HTTP API: Thanos, Mimir, VictoriaMetrics),
+    # as an http target: "${PROMETHEUS_URL:-http://127.0.0.1:9090}"; `promql` checks query
+    # <base_url>/api/v1/query. Headers (an auth proxy's token) by reference only.
+    base_url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    verify_tls: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return reject_literal_secret_in_url(check_http_url(url))
+
+    _header_names = field_validator("headers")(check_header_names)
+    _headers = field_validator("headers")(reject_literal_secret_headers)
+
+
 class PostgresTarget(TargetBase):
     kind: Literal["postgres"]
     conn_id: NonEmpty = Field(description="Airflow connection id holding host, login and password")
@@ -83,12 +102,95 @@ class ContainerTarget(TargetBase):
     _url = field_validator("docker_url")(reject_literal_secret_in_url)
 
 
+class ConnOrUrlTarget(TargetBase):
+    """A server named one of two ways: an Airflow connection id, or a URL whose password
+    (if any) is a `${VAR}` reference. Exactly one."""
+
+    conn_id: NonEmpty | None = Field(default=None, description="Airflow connection id")
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ConnOrUrlTarget:
+        if (self.conn_id is None) == (self.url is None):
+            raise ValueError(
+                "give exactly one of conn_id (an Airflow connection holding host, port and "
+                "password) or url (its password as a '${VAR_NAME}' reference)"
+            )
+        return self
+
+
+class RedisTarget(ConnOrUrlTarget):
+    kind: Literal["redis"]
+    # conn_id: host, port, login, password; the database number in `schema` or extra `db`,
+    # extra `ssl: true` for TLS. Or url: "redis://:${REDIS_PASSWORD}@cache:6379/0".
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        checked = check_service_url(url, ("redis", "rediss"), "redis://host:6379/0")
+        return reject_literal_secret_in_url(checked)
+
+
+class MongoTarget(ConnOrUrlTarget):
+    kind: Literal["mongodb"]
+    # conn_id: a MongoDB URI connection (mongodb://user:pass@host:27017/db?authSource=admin,
+    # as Airflow stores it). Or url: "mongodb://app:${MONGO_PASSWORD}@db1:27017,db2:27017/".
+
+    @field_validator("url")
+    @classmethod
+    def _mongo_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        checked = check_service_url(
+            url, ("mongodb", "mongodb+srv"), "mongodb://host:27017/", many_hosts=True
+        )
+        return reject_literal_secret_in_url(checked)
+
+
+class WebsocketTarget(TargetBase):
+    kind: Literal["websocket"]
+    # A ws(s):// URL, or the http(s):// URL of the same endpoint (upgraded: http -> ws):
+    # "${ORDERS_URL:-http://127.0.0.1:18081}/v1/orders/feed". A credential goes in a header
+    # or a query parameter, always as a reference: "?access_token=${FEED_TOKEN}".
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, url: str) -> str:
+        checked = check_service_url(url, ("ws", "wss", "http", "https"), "ws://host:port/path")
+        return reject_literal_secret_in_url(checked)
+
+    _header_names = field_validator("headers")(check_header_names)
+    _headers = field_validator("headers")(reject_literal_secret_headers)
+
+
 Target = Annotated[
-    HttpTarget | PostgresTarget | TcpTarget | ContainerTarget, Field(discriminator="kind")
+    HttpTarget
+    | PostgresTarget
+    | TcpTarget
+    | ContainerTarget
+    | RedisTarget
+    | MongoTarget
+    | WebsocketTarget
+    | PrometheusTarget,
+    Field(discriminator="kind"),
 ]
 TARGET_KINDS: tuple[str, ...] = tuple(
     get_args(cls.model_fields["kind"].annotation)[0]
-    for cls in (HttpTarget, PostgresTarget, TcpTarget, ContainerTarget)
+    for cls in (
+        HttpTarget,
+        PostgresTarget,
+        TcpTarget,
+        ContainerTarget,
+        RedisTarget,
+        MongoTarget,
+        WebsocketTarget,
+        PrometheusTarget,
+    )
 )
 
 

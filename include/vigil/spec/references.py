@@ -177,15 +177,22 @@ def _target_problems(
                 hint=f"point the check at a target of kind: {accepted}",
             )
         return
-    # The check probes its target directly, so its kind must be the target's kind.
-    if check_kind in kinds and check_kind != target_kind:
+    # The check probes its target directly: its kind says which target kinds it reads.
+    if not isinstance(check_kind, str) or check_kind not in family.kinds:
+        return  # an unknown check kind is reported by field validation
+    readable = sorted(family.accepted_targets(check_kind))
+    if target_kind not in readable:
+        wanted = " or ".join(repr(k) for k in readable)
+        same = check_kind in kinds  # a target kind of the same name exists (http, tcp, ...)
         yield ReferenceProblem(
-            (*loc, "kind"),
-            f"a {check_kind!r} check needs a {check_kind!r} target, "
+            (*loc, "kind") if same else (*loc, "target"),
+            f"a {check_kind!r} check needs a {wanted} target, "
             f"but {name!r} is a {target_kind!r} target",
-            found=repr(check_kind),
-            expected=repr(target_kind),
-            hint=f"use kind: {target_kind}, or point the check at a {check_kind} target",
+            found=repr(check_kind) if same else repr(name),
+            expected=repr(target_kind) if same else wanted,
+            hint=f"use kind: {target_kind}, or point the check at a {check_kind} target"
+            if same
+            else f"point the check at a target of kind: {' or '.join(readable)}",
         )
 
 

@@ -190,3 +190,48 @@ def secret_url_kind(text: str) -> str | None:
         if pattern.search(text):
             return what
     return None
+
+
+# Words that make an environment variable a secret wherever it is used, beyond SECRET_WORDS.
+_SECRET_VARIABLE_WORDS = SECRET_WORDS | {"key", "webhook", "dsn", "sig", "jwt", "bearer"}
+
+
+def is_secret_variable(name: str) -> bool:
+    """An environment variable whose value is masked wherever a spec uses it: its name says
+    it is a secret (`API_TOKEN`, `DEMO_TOKEN_ACME`, `DB_PASSWORD`, `SLACK_WEBHOOK_URL`,
+    `NL_KEY`). This is how a reference is marked secret; `ORDERS_URL` or `TENANT_ID` stay
+    readable unless they sit in a credential field."""
+    return any(word in _SECRET_VARIABLE_WORDS for word in words(name))
+
+
+# In text an endpoint sent back (an error page, a login answer): a value after a
+# credential-named JSON key or form field, or after an auth scheme word.
+_FIELD = re.compile(
+    r"""(?x)
+    (?P<key>["']?(?P<name>[A-Za-z][\w\-]*)["']?\s*[:=]\s*)
+    (?P<value>"[^"]{4,}"|'[^']{4,}'|[^\s"',&}]{4,})
+    """
+)
+_SCHEME_VALUE = re.compile(r"(?i)\b(?P<key>(?:bearer|basic|token)\s+)(?P<value>[\w\-.~+/=]{8,})")
+
+
+def redact_secret_shapes(text: str, mask: str = "***") -> str:
+    """`text` with secret-shaped values replaced: known token formats (GitHub, Slack,
+    Stripe, AWS, JWTs ...), values of credential-named fields (`"access_token": "..."`,
+    `password=...`) and what follows an auth scheme (`Bearer ...`). For evidence kept from
+    a response: Vigil never saw these values, so the run's masker cannot know them."""
+    text = KNOWN_TOKEN.sub(mask, text)
+    text = _SCHEME_VALUE.sub(lambda m: m["key"] + mask, text)
+    return _FIELD.sub(lambda m: _field(m, mask), text)
+
+
+def _field(match: re.Match[str], mask: str) -> str:
+    """A `name: value` or `name=value` pair, the value masked when the name is a
+    credential's (`access_token`, `password`, `client_secret`; not `token_type`)."""
+    if not is_secret_name(match["name"], header=True):
+        return match[0]
+    return match["key"] + _quoted(match["value"], mask)
+
+
+def _quoted(value: str, mask: str) -> str:
+    return f"{value[0]}{mask}{value[0]}" if value[:1] in ("'", '"') else mask

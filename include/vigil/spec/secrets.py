@@ -10,6 +10,10 @@ password or a token in a URL (its user part, path or a credential query paramete
 that is itself a credential (a Slack webhook); a request body, as an object or as a JSON
 string, holding any of these; a token of a well-known issuer anywhere. What counts as a
 credential name or a token shape is in `secret_shapes`.
+
+A check that a wrong credential is refused needs one: `${VIGIL_INVALID_CREDENTIAL}` is a
+reference like any other here, and resolves at run time to a public value that is surely
+no credential (`secret_shapes.INVALID_CREDENTIAL`), whatever the environment holds.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.support.http_server import LocalHttpServer
 from tests.support.metrics_app import MetricsApp
@@ -162,11 +163,15 @@ def test_credentials_in_headers_and_the_path_are_sent_and_masked() -> None:
 
 def test_a_metrics_check_on_a_target_of_another_kind_is_a_configuration_error() -> None:
     check = MetricsCheck(kind="metrics", id="m", target="db")
-    spec = Spec(
-        environment="test",
-        targets={"db": PostgresTarget(kind="postgres", conn_id="db")},
-        checks=Checks(health=[check]),
-    )
+    # The spec refuses it when it loads (spec/references.py); the runner still guards a
+    # check handed to it with a spec that never declared it.
+    with pytest.raises(ValidationError, match="a 'metrics' check needs a 'http' target"):
+        Spec(
+            environment="test",
+            targets={"db": PostgresTarget(kind="postgres", conn_id="db")},
+            checks=Checks(health=[check]),
+        )
+    spec = Spec(environment="test", targets={"db": PostgresTarget(kind="postgres", conn_id="db")})
     [result] = metrics.run(check, RunContext(spec, environ={}))
     assert result.status is Status.ERROR and is_configuration_error(result)
     assert "a 'metrics' check needs a 'http' target" in result.message

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.support.http_server import LocalHttpServer
 from tests.support.metrics_app import MetricsApp
@@ -177,10 +178,16 @@ def test_a_prometheus_behind_a_token_gets_it_and_it_stays_masked() -> None:
 
 def test_a_promql_check_on_an_http_target_is_a_configuration_error() -> None:
     check = PromqlCheck(kind="promql", id="q", target="web", query="up")
+    # The spec refuses it when it loads (spec/references.py); the runner still guards a
+    # check handed to it with a spec that never declared it.
+    with pytest.raises(ValidationError, match="a 'promql' check needs a 'prometheus' target"):
+        Spec(
+            environment="test",
+            targets={"web": HttpTarget(kind="http", base_url="http://127.0.0.1:1")},
+            checks=Checks(health=[check]),
+        )
     spec = Spec(
-        environment="test",
-        targets={"web": HttpTarget(kind="http", base_url="http://127.0.0.1:1")},
-        checks=Checks(health=[check]),
+        environment="test", targets={"web": HttpTarget(kind="http", base_url="http://127.0.0.1:1")}
     )
     [result] = promql.run(check, RunContext(spec, environ={}))
     assert result.status is Status.ERROR and is_configuration_error(result)

@@ -5,14 +5,13 @@ Never a skip: a test that needs a browser fails, saying why, when none can be ha
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support.debian import PackageUnavailable, ensure_package
+
 CHROMIUM = Path("/usr/bin/chromium")
-INSTALL_TIMEOUT_S = 300
 SCREENSHOT_TIMEOUT_S = 60
 # Flags that work as root on these machines (STACK_NOTES.md): no sandbox, no GPU, and
 # nothing that would reach the network on its own.
@@ -26,34 +25,12 @@ class ChromiumUnavailable(RuntimeError):
     pass
 
 
-def _apt(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Another process may hold the dpkg lock (a parallel install): wait for it, bounded.
-    argv = ["apt-get", "-o", "DPkg::Lock::Timeout=120", *args]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=env, check=False
-    )
-
-
 def ensure_chromium() -> Path:
     """The chromium binary; installs Debian's package when it is missing."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise ChromiumUnavailable(
-            f"{CHROMIUM} is missing and cannot be installed here (needs apt-get as root): "
-            "run `apt-get install -y chromium` once"
-        )
-    done = _apt("install", "-y", "--no-install-recommends", "chromium")
-    if done.returncode != 0:  # stale package lists: refresh once and try again
-        _apt("update")
-        done = _apt("install", "-y", "--no-install-recommends", "chromium")
-    if done.returncode != 0 or not CHROMIUM.exists():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise ChromiumUnavailable(
-            f"`apt-get install -y chromium` failed (exit {done.returncode}): " + " | ".join(tail)
-        )
-    return CHROMIUM
+    try:
+        return ensure_package(CHROMIUM, "chromium")
+    except PackageUnavailable as exc:
+        raise ChromiumUnavailable(str(exc)) from None
 
 
 def screenshot(page: Path, png: Path, *, size: tuple[int, int] = (1280, 2000)) -> Path:

@@ -10,8 +10,6 @@ had.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -21,10 +19,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.support.debian import PackageUnavailable, ensure_package
 from vigil.stack.postgres import free_port
 
 PROMETHEUS = Path("/usr/bin/prometheus")
-INSTALL_TIMEOUT_S = 300
 READY_TIMEOUT_S = 60.0
 FIRST_SCRAPE_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -34,34 +32,12 @@ class PrometheusUnavailable(RuntimeError):
     pass
 
 
-def _apt(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Another process may hold the dpkg lock (a parallel install): wait for it, bounded.
-    argv = ["apt-get", "-o", "DPkg::Lock::Timeout=120", *args]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=env, check=False
-    )
-
-
 def ensure_prometheus() -> Path:
     """The prometheus binary; installs Debian's package when it is missing."""
-    if PROMETHEUS.exists():
-        return PROMETHEUS
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise PrometheusUnavailable(
-            f"{PROMETHEUS} is missing and cannot be installed here (needs apt-get as root): "
-            "run `apt-get install -y prometheus` once"
-        )
-    done = _apt("install", "-y", "--no-install-recommends", "prometheus")
-    if done.returncode != 0:  # stale package lists: refresh once and try again
-        _apt("update")
-        done = _apt("install", "-y", "--no-install-recommends", "prometheus")
-    if done.returncode != 0 or not PROMETHEUS.exists():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise PrometheusUnavailable(
-            f"`apt-get install -y prometheus` failed (exit {done.returncode}): " + " | ".join(tail)
-        )
-    return PROMETHEUS
+    try:
+        return ensure_package(PROMETHEUS, "prometheus")
+    except PackageUnavailable as exc:
+        raise PrometheusUnavailable(str(exc)) from None
 
 
 def config_yaml(jobs: dict[str, str]) -> str:

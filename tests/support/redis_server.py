@@ -8,8 +8,6 @@ fails, saying why, when none can be had. Each server keeps nothing on disk
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import time
@@ -20,11 +18,11 @@ from typing import Any
 
 import redis
 
+from tests.support.debian import PackageUnavailable, ensure_package
 from vigil.stack.postgres import free_port
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 PACKAGE = "redis-server"
-INSTALL_TIMEOUT_S = 300
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 
@@ -33,34 +31,12 @@ class RedisUnavailable(RuntimeError):
     pass
 
 
-def _apt(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Another process may hold the dpkg lock (a parallel install): wait for it, bounded.
-    argv = ["apt-get", "-o", "DPkg::Lock::Timeout=120", *args]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=env, check=False
-    )
-
-
 def ensure_redis_server() -> Path:
     """The redis-server binary; installs Debian's package when it is missing."""
-    if REDIS_SERVER.exists():
-        return REDIS_SERVER
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise RedisUnavailable(
-            f"{REDIS_SERVER} is missing and cannot be installed here (needs apt-get as root): "
-            f"run `apt-get install -y {PACKAGE}` once"
-        )
-    done = _apt("install", "-y", "--no-install-recommends", PACKAGE)
-    if done.returncode != 0:  # stale package lists: refresh once and try again
-        _apt("update")
-        done = _apt("install", "-y", "--no-install-recommends", PACKAGE)
-    if done.returncode != 0 or not REDIS_SERVER.exists():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise RedisUnavailable(
-            f"`apt-get install -y {PACKAGE}` failed (exit {done.returncode}): " + " | ".join(tail)
-        )
-    return REDIS_SERVER
+    try:
+        return ensure_package(REDIS_SERVER, "redis-server")
+    except PackageUnavailable as exc:
+        raise RedisUnavailable(str(exc)) from None
 
 
 class RedisServer:

@@ -45,8 +45,9 @@ class TargetBase(Strict):
     depends_on: list[str] = Field(default_factory=list)
 
 
-class HttpTarget(TargetBase):
-    kind: Literal["http"]
+class _HttpApiTarget(TargetBase):
+    """What every target reached over HTTP has: a base URL and headers by reference."""
+
     # An http(s) URL or an environment reference: "${ORDERS_URL:-http://127.0.0.1:18081}".
     base_url: str
     headers: dict[str, str] = Field(default_factory=dict)
@@ -61,22 +62,15 @@ class HttpTarget(TargetBase):
     _headers = field_validator("headers")(reject_literal_secret_headers)
 
 
-class PrometheusTarget(TargetBase):
+class HttpTarget(_HttpApiTarget):
+    kind: Literal["http"]
+
+
+class PrometheusTarget(_HttpApiTarget):
+    # A Prometheus server (or anything speaking its HTTP API: Thanos, Mimir, VictoriaMetrics);
+    # `promql` checks query <base_url>/api/v1/query. Headers (an auth proxy's token) by
+    # reference only.
     kind: Literal["prometheus"]
-    # A Prometheus server (or anything speaking its HTTP API: Thanos, Mimir, VictoriaMetrics),
-    # as an http target: "${PROMETHEUS_URL:-http://127.0.0.1:9090}"; `promql` checks query
-    # <base_url>/api/v1/query. Headers (an auth proxy's token) by reference only.
-    base_url: str
-    headers: dict[str, str] = Field(default_factory=dict)
-    verify_tls: bool = True
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        return reject_literal_secret_in_url(check_http_url(url))
-
-    _header_names = field_validator("headers")(check_header_names)
-    _headers = field_validator("headers")(reject_literal_secret_headers)
 
 
 class PostgresTarget(TargetBase):

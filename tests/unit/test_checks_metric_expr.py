@@ -10,7 +10,8 @@ import textwrap
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from vigil.checks.metric_expr import Exposition, MetricCondition, Scrapes
+from vigil.checks.metric_eval import Exposition, Scrapes
+from vigil.checks.metric_expr import MetricCondition
 from vigil.checks.metrics import exposition_of
 
 pytestmark = pytest.mark.unit

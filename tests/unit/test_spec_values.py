@@ -151,3 +151,16 @@ def test_a_check_points_at_a_target_kind_it_can_read() -> None:
         (11, "checks.health[3].kind",
          "a 'http' check needs a 'http' target, but 'cache' is a 'tcp' target"),
     ]  # fmt: skip
+
+
+def test_the_old_kinds_key_says_it_was_renamed(tmp_path: Path) -> None:
+    spec = tmp_path / "k.yaml"
+    spec.write_text(
+        "environment: x\ntargets: {t: {kind: tcp, address: '127.0.0.1:1'}}\n"
+        "schedules:\n  daily: {cron: '0 6 * * *', kinds: [health]}\n"
+    )
+    with pytest.raises(SpecError) as raised:
+        load_spec(spec)
+    (problem,) = raised.value.problems
+    assert (problem.line, problem.path) == (4, "schedules.daily.kinds")
+    assert problem.hint is not None and "renamed to 'families'" in problem.hint

@@ -20,7 +20,8 @@ from typing import Any
 
 from vigil.checks._base_url import get_request, target_of_kind
 from vigil.checks._common import Timer, build, error, fmt_ms, guarded
-from vigil.checks.metric_expr import Exposition, LabelKey, MetricOutcome, Scrapes
+from vigil.checks.metric_eval import Exposition, MetricOutcome, Scrapes
+from vigil.checks.metric_expr import LabelKey
 from vigil.checks.models import MetricsCheck
 from vigil.context import RunContext
 from vigil.http_client import (

@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 
 from vigil.checks._base_url import get_request, target_of_kind
 from vigil.checks._common import Timer, build, error, fmt_ms, guarded
-from vigil.checks.metric_expr import fmt, series_name
+from vigil.checks.metric_eval import series_name
+from vigil.checks.metric_expr import fmt
 from vigil.checks.models import PromqlCheck
 from vigil.config_errors import configuration_details
 from vigil.context import RunContext

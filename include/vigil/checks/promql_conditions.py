@@ -23,7 +23,8 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-from vigil.checks.metric_expr import COMPARISONS, compare, fmt
+from vigil.checks.metric_eval import compare
+from vigil.checks.metric_expr import COMPARISONS, fmt
 from vigil.spec.errors import did_you_mean
 
 SUBJECTS = ("value", "count", "min", "max", "sum", "avg")

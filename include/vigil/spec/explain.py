@@ -53,10 +53,17 @@ def _missing(error: ErrorDetails, loc: Loc, root: Any) -> Explanation:
     return Explanation(loc, f"missing required field {name!r}", expected=f"a value for {name!r}")
 
 
+# Keys renamed since an earlier release: the error says what they are called now.
+RENAMED = {"kinds": "families", "kind": "family"}
+
+
 def _extra(error: ErrorDetails, loc: Loc, root: Any) -> Explanation:
     name = loc[-1]
     allowed = allowed_keys(root, loc[:-1])
     hint = did_you_mean(name, allowed)
+    renamed = RENAMED.get(str(name))
+    if hint is None and renamed is not None and renamed in allowed:
+        hint = f"renamed to {renamed!r} (check families: health, quality, ...)"
     if hint is None and name in ("host", "port") and "address" in allowed:
         hint = "write address: 'host:port' (one key replaces host and port)"
     if hint is None and allowed:

@@ -3,8 +3,9 @@
     vigil run include/specs/demo.yaml --cadence daily --junit vigil.xml
     vigil run include/specs/demo.yaml --families health --targets orders-api --dry-run
 
-Exit codes: 0 no critical check failed or errored; 1 one did; 2 a bad spec or bad
-arguments (nothing ran).
+Exit codes: 0 no critical check failed or errored; 1 one did; 2 a bad spec, bad
+arguments, a selection that matches no check, or a configured results store that cannot
+be reached (nothing ran).
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ def _run(spec: Any, args: argparse.Namespace, params: dict[str, Any]) -> int:
 
     connection = connection_resolver()
     store, where = _store(spec, connection)
+    if not isinstance(store, MemoryStore):
+        from vigil.results.models import StoreError
+
+        try:  # the store is configuration: unreachable, nothing runs (exit 2, not 1)
+            store.migrate(purpose="before vigil run records in it")
+        except StoreError as exc:
+            print(f"vigil run: results store unusable, nothing ran: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         done = run_spec(spec, args.cadence, params, store, connection=connection)
     except ValueError as exc:  # unknown families, targets or checks

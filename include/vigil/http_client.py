@@ -96,7 +96,8 @@ class Response:
 
     def shown(self, masker: Masker) -> dict[str, Any]:
         """The response as evidence: status, time, a few telling headers, a body excerpt."""
-        lowered = {k.lower(): masker.mask(v) for k, v in self.headers.items()}
+        # A Location may carry a token the endpoint issued (`?access_token=`): redacted too.
+        lowered = {k.lower(): redact_secret_shapes(masker.mask(v)) for k, v in self.headers.items()}
         return {
             "status": self.status,
             "latency_ms": self.latency_ms,

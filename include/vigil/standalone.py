@@ -134,6 +134,7 @@ def run_spec(
     a bad parameter raises ValueError naming it."""
     cadence_families = getattr(spec.schedules, cadence).families or spec.declared_families()
     selection = Selection.from_params(spec, cadence_families, params)
+    _check_covers_something(spec, cadence, cadence_families, selection)
     run_id = run_id or f"cli__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
     run = RunRef(spec.environment, cadence, f"{spec.environment}_{cadence}", run_id)
     ctx = RunContext(spec, connection=connection, run_id=run_id, cadence=cadence, dag_id=run.dag_id)
@@ -147,6 +148,34 @@ def run_spec(
         store.record(run, missing)
     summary = store.finish_run(run)
     return StandaloneRun(run, store.run_results(run), summary)
+
+
+def _check_covers_something(
+    spec: Spec, cadence: str, cadence_families: Sequence[str], selection: Selection
+) -> None:
+    """A ValueError (nothing run) when the selection asks for a family the cadence does
+    not run, or matches no check at all: a gate that ran nothing must not pass."""
+    outside = sorted(selection.families - set(cadence_families))
+    if outside:
+        raise ValueError(
+            f"famil{'ies' if len(outside) > 1 else 'y'} {', '.join(map(repr, outside))} "
+            f"not in the {cadence} cadence (it runs: {', '.join(cadence_families)}); "
+            "choose another --cadence or other --families"
+        )
+    covered = [
+        check
+        for family in cadence_families
+        for check in spec.checks_of(family)
+        if selection.covers(family, check.target) and selection.picks(check.id)
+    ]
+    if not covered:
+        raise ValueError(
+            f"the selection matches no check of the {cadence} cadence "
+            f"(families: {', '.join(sorted(selection.families))}"
+            + (f"; targets: {', '.join(sorted(selection.targets))}" if selection.targets else "")
+            + (f"; checks: {', '.join(sorted(selection.checks))}" if selection.checks else "")
+            + "): nothing would run"
+        )
 
 
 def task_order(spec: Spec, chosen: Sequence[str]) -> list[tuple[str, str]]:

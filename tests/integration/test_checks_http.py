@@ -304,3 +304,67 @@ def test_redirect_is_judged_not_followed_and_credentials_stay_home(
         assert elsewhere.requests == []
         moved = _run(server.base_url, environ, target, path="/health", expect_status=[302])
         assert moved.status is Status.PASSED
+
+
+def test_a_token_the_endpoint_answers_with_stays_out_of_conditions_and_headers(
+    server: LocalHttpServer,
+) -> None:
+    issued = "opaque-7Hq2xZ91"
+    server.route(
+        "/health",
+        json={"access_token": issued, "status": "ok"},
+        headers={"Location": f"/cb?access_token={issued}&state=1"},
+    )
+    result = _run(
+        server.base_url,
+        path="/health",
+        conditions=["access_token exists", 'status == "down"'],
+    )
+    assert result.status is Status.FAILED
+    assert issued not in json.dumps(result.to_row(), default=str)
+    assert result.details["response"]["headers"]["location"].endswith("access_token=***&state=1")
+    assert 'status == "down" (got "ok")' in result.message
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "environ"),
+    [
+        ("{url}", "/health?code=${FUNC_CODE}", {"FUNC_CODE": "c0deValue-7x9q2LmN4p"}),
+        ("{url}", "${HEALTH_PATH}", {"HEALTH_PATH": "/health?access_token=c0deValue-7x9q2LmN"}),
+        ("{url}", "/health?${QS}", {"QS": "sig=c0deValue-7x9q2LmN&v=2"}),
+    ],
+)
+def test_a_credential_in_the_query_is_masked_however_it_got_there(
+    server: LocalHttpServer, base: str, path: str, environ: dict[str, str]
+) -> None:
+    server.route("/health", json={"status": "ok"})
+    result = _run(base.format(url=server.base_url), environ=environ, path=path)
+    assert result.status is Status.PASSED
+    assert "c0deValue" not in json.dumps(result.to_row(), default=str)
+    assert server.requests[-1].path == "/health"
+
+
+def test_a_reference_as_a_query_name_is_expanded(server: LocalHttpServer) -> None:
+    server.route("/search", json={"status": "ok"})
+    result = _run(server.base_url, environ={"QS": "q=shoes&page=2"}, path="/search?${QS}")
+    assert result.status is Status.PASSED
+    assert result.details["request"]["url"].endswith("/search?q=shoes&page=2")
+
+
+def test_a_base_url_resolving_to_a_query_is_a_configuration_error(
+    server: LocalHttpServer,
+) -> None:
+    server.route("/health", json={"status": "ok"})
+    environ = {"BASE": f"{server.base_url}/fn?sig=s1gValue-7x9q2LmN"}
+    result = _run("${BASE}", environ=environ, path="/health")
+    assert result.status is Status.ERROR and is_configuration_error(result)
+    assert "query or fragment" in result.message
+    assert "s1gValue" not in json.dumps(result.to_row(), default=str)
+
+
+def test_an_address_variable_with_an_auth_word_stays_readable(server: LocalHttpServer) -> None:
+    server.route("/api", json={"status": "ok"})
+    base = "${AUTH_API_URL:-" + server.base_url + "}"
+    result = _run(base, path="/api")
+    assert result.status is Status.PASSED
+    assert result.details["request"]["url"] == server.url("/api")

@@ -86,7 +86,12 @@ def test_replica_role_link_and_lag(master: RedisServer, replica: RedisServer) ->
     wrong = _run(replica, expect_role="master")
     assert wrong.status is Status.FAILED
     assert wrong.message.endswith(": role is replica, expected master")
-    # The master sees its replica online, acknowledging every second.
+    # The master sees its replica online, acknowledging every second — once the first
+    # sync is over on the master's side too (it reports `wait_bgsave` until then).
+    master.wait_for(
+        lambda: dict(master.info("replication").get("slave0") or {}).get("state") == "online",
+        "to see its replica online",
+    )
     seen = _run(master, max_replication_lag_s=30)
     assert seen.status is Status.PASSED, seen.message
     assert seen.observed["replicas"][0]["port"] == replica.port

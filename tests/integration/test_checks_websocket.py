@@ -272,3 +272,71 @@ def test_the_demo_feed_as_the_demo_spec_checks_it(demo: Any) -> None:
     [refused] = websocket.run(check, RunContext(spec, environ={**environ, "DEMO_TOKEN_ACME": "x"}))
     assert refused.status is Status.FAILED
     assert "handshake refused: HTTP 401" in refused.message
+
+
+SERVER_JWT = (
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZXNzaW9uLTQyIiwicm9sZSI6ImFkbWluIn0."
+    "c2lnbmF0dXJlLW9mLXRoZS1zZXJ2ZXI"
+)
+SERVER_TOKEN = "srv-access-7Qz9LmPx3Wv8Kd2R"
+
+
+@pytest.fixture
+def leaky() -> Iterator[str]:
+    """A server that hands out its own secrets: a session JWT in Set-Cookie, an
+    `access_token` in its first message, and a token in the body of a refused handshake."""
+    from websockets.sync.server import Server, ServerConnection, serve
+
+    def process_request(connection: ServerConnection, request: Any) -> Any:
+        if request.path.startswith("/refuse"):
+            body = json.dumps(
+                {"error": "expired", "refresh_token": SERVER_TOKEN, "jwt": SERVER_JWT}
+            )
+            return connection.respond(403, body)
+        return None
+
+    def process_response(connection: ServerConnection, request: Any, response: Any) -> Any:
+        response.headers["Set-Cookie"] = f"session={SERVER_JWT}; HttpOnly"
+        response.headers["X-Session-Token"] = SERVER_TOKEN
+        response.headers["Server"] = "leaky/1.0"
+        return response
+
+    def handle(ws: ServerConnection) -> None:
+        ws.send(json.dumps({"type": "hello", "access_token": SERVER_TOKEN, "id": SERVER_JWT}))
+        ws.wait_closed()
+
+    server: Server = serve(
+        handle, "127.0.0.1", 0, process_request=process_request, process_response=process_response
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_tokens_the_server_sends_are_not_kept_as_evidence(leaky: str) -> None:
+    result = _run(
+        leaky + "/feed",
+        {},
+        conditions=['type == "hello"', "header:Set-Cookie exists"],
+    )
+    assert result.status is Status.PASSED, result.message
+    headers = result.details["handshake_headers"]
+    assert "set-cookie" not in headers and "x-session-token" not in headers
+    assert headers["server"] == "leaky/1.0"  # a telling header stays
+    assert "access_token" in result.details["messages"][0]  # the field stays, its value not
+    row = json.dumps(result.to_row(), default=str)
+    assert SERVER_JWT not in row and SERVER_TOKEN not in row
+    assert "eyJhbGciOiJIUzI1NiJ9" not in row
+
+
+def test_a_refused_handshake_body_keeps_no_token(leaky: str) -> None:
+    result = _run(leaky + "/refuse", {})
+    assert result.status is Status.FAILED
+    assert "handshake refused: HTTP 403" in result.message
+    assert "expired" in result.details["response"]["body"]
+    row = json.dumps(result.to_row(), default=str)
+    assert SERVER_JWT not in row and SERVER_TOKEN not in row

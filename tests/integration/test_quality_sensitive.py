@@ -224,3 +224,52 @@ def _places(
 def _read(path: Path) -> str:
     data: Any = path.read_bytes()
     return str(data.decode("utf-8", "replace"))
+
+
+ERRORING = {
+    "name": "users_errors",
+    "expectations": [
+        {
+            # The cast fails on row 17 and PostgreSQL quotes the value it could not read.
+            "type": "unexpected_rows_expectation",
+            "kwargs": {
+                "unexpected_rows_query": "SELECT id FROM (SELECT * FROM {batch} WHERE id = 17 "
+                "OFFSET 0) t WHERE hashed_password::int > 0"
+            },
+            "meta": {"id": "password.cast"},
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "token_count", "min_value": 0, "max_value": 1000},
+            "meta": {"id": "token_count.range"},
+        },
+    ],
+}
+
+
+def test_an_errored_expectation_on_a_sensitive_column_quotes_no_value(
+    folders: Path, users_db: str, pg: LocalPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    (folders / "expectations" / "qa" / "errors.json").write_text(json.dumps(ERRORING))
+    results_db = "serr_" + Path(users_db).name
+    pg.create_database(results_db)
+    store = ResultStore(pg.dsn(results_db))
+    data = spec().model_dump(mode="json", exclude_none=True)
+    data["checks"]["quality"][0]["suite"] = "qa/errors.json"
+    the_spec = Spec.model_validate(data)
+    environ = {"AIRFLOW_CONN_USERS_DB": users_db}
+    ctx = RunContext(the_spec, environ=environ, run_id=RUN.run_id, dag_id=RUN.dag_id)
+    with caplog.at_level(logging.DEBUG):
+        outcome = run_target(
+            ctx, "quality", "users-db", store, RUN, Selection(frozenset({"quality"}))
+        )
+        task_log = format_table(outcome.results)
+    store.finish_run(RUN)
+    found = {r.check_id.removeprefix("users-data."): r for r in outcome.results}
+    cast = found["password.cast"]
+    assert cast.status is Status.ERROR, cast.message
+    assert "invalid input syntax for type integer" in cast.message
+    assert redaction(PLANTED) in cast.message  # the quoted value, as its redaction
+    everything = _places(outcome.results, task_log, caplog, store, pg.dsn(results_db), folders)
+    for name, text in everything.items():
+        assert PLANTED not in text, f"{PLANTED!r} found in {name}"

@@ -164,3 +164,33 @@ def test_a_bad_spec_exits_two_with_its_located_problems(tmp_path: Path) -> None:
     done = vigil_run(dict(os.environ), bad)
     assert done.returncode == 2
     assert f"{bad}:3:" in done.stderr and "adress" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--cadence", "weekly", "--families", "quality"), "not in the weekly cadence"),
+        (("--targets", "inventory-api", "--checks", "orders-api-health"), "matches no check"),
+    ],
+)
+def test_a_selection_that_runs_nothing_exits_two(
+    pg: LocalPostgres, demo: Any, tmp_path: Path, args: tuple[str, ...], words: str
+) -> None:
+    spec = tmp_path / "weekly_health.yaml"  # the demo, its weekly cadence health only
+    weekly = '  weekly:\n    cron: "0 7 * * 1"\n'
+    assert weekly in SPEC.read_text()
+    spec.write_text(SPEC.read_text().replace(weekly, weekly + "    families: [health]\n"))
+    done = vigil_run(environ(pg, demo, tmp_path, results=None), spec, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words in done.stderr and done.stdout == ""
+
+
+def test_an_unreachable_results_store_exits_two_before_running(
+    pg: LocalPostgres, demo: Any, tmp_path: Path
+) -> None:
+    closed = f"postgresql://u:p@127.0.0.1:{free_port()}/nothing"
+    done = vigil_run(
+        environ(pg, demo, tmp_path, results=closed), SPEC, "--junit", tmp_path / "j.xml"
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "results store unusable, nothing ran" in done.stderr and done.stdout == ""

@@ -202,3 +202,19 @@ def test_cli_several_files_need_a_destination(
     bad.write_text("{")
     assert main(["suites", "migrate", str(bad)]) == 1
     assert "bad.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_cli_refuses_two_inputs_that_would_write_the_same_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "a" / "x.json", tmp_path / "b" / "x.json"
+    for path, source in ((first, OLD[0]), (second, OLD[1])):
+        path.parent.mkdir()
+        path.write_text(Path(source).read_text())
+    out = tmp_path / "new"
+    assert main(["suites", "migrate", "--out", str(out), str(first), str(second)]) == 2
+    err = capsys.readouterr().err
+    assert str(first) in err and str(second) in err and "x.json" in err
+    assert not out.exists()  # nothing written, nothing overwritten
+    assert main(["suites", "migrate", "--in-place", str(first), str(first)]) == 2
+    assert not (tmp_path / "a" / "x.json.gx0.bak").exists()

@@ -18,6 +18,16 @@ pytestmark = pytest.mark.unit
         ("leaked ghp_abcdefghijklmnopqrstuvwxyz0123456789", "leaked ***"),
         ('{"session_id": "s-123456", "idempotency_key": "k-1"}', None),
         ("token bucket empty; 8d2f61c4 shipped", None),
+        ('{"auth": "down", "db": "up"}', None),
+        ("Basic authentication required", None),
+        ("Bearer realm=api; bearer required", None),
+        ("WWW-Authenticate: Basic dXNlcjpwYXNzd29yZA==", "WWW-Authenticate: Basic ***"),
+        ("token Zx81kLmQ2pRt", "token ***"),
+        ('{"auth": "Zx81kLmQ2pRt9"}', '{"auth": "***"}'),
+        (
+            "Location: /cb?access_token=abc123def456&state=1",
+            "Location: /cb?access_token=***&state=1",
+        ),
     ],
 )
 def test_redacting_secret_shapes_keeps_what_is_not_one(text: str, shown: str | None) -> None:
@@ -36,6 +46,13 @@ def test_redacting_secret_shapes_keeps_what_is_not_one(text: str, shown: str | N
         ("TENANT_ID", False),
         ("KEYSPACE", False),
         ("MONKEY", False),
+        ("AUTH_API_URL", False),
+        ("KEY_VAULT_HOST", False),
+        ("AUTH_SERVICE_ENDPOINT", False),
+        ("TOKEN_PATH", False),
+        ("SECRET_STORE_ADDR", False),
+        ("AUTH_TOKEN", True),
+        ("DISCORD_WEBHOOK_URL", True),
     ],
 )
 def test_a_variable_is_a_secret_when_its_name_says_so(name: str, secret: bool) -> None:

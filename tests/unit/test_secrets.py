@@ -262,6 +262,7 @@ def test_a_body_object_a_list_and_binary_under_credential_keys() -> None:
     }
     found = {f.loc: f.message for f in find_literal_secrets(data)}
     assert set(found) == {
+        ("body", "credentials", "user"),  # below a credential key everything is secret
         ("body", "credentials", "pass"),
         ("body", "api_key", 0),
         ("body", "password"),
@@ -342,3 +343,70 @@ def test_a_deliberately_invalid_credential_is_accepted_by_the_secret_rules(
 def test_a_literal_wrong_token_is_still_refused(value: str) -> None:
     with pytest.raises(LiteralSecretError):
         reject_literal_secret_in_header("Authorization", value)
+
+
+NESTED_SECRET_SPEC = """\
+environment: nested
+targets:
+  api:
+    kind: http
+    base_url: http://127.0.0.1:18081
+checks:
+  health:
+    - id: login
+      kind: http
+      target: api
+      method: POST
+      path: /token
+      body: {BODY}
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ("{client_secret: {value: hunter2zz}}", ("client_secret", "value")),
+        ("{credentials: {username: probe, pw: hunter3zz}}", ("credentials", "pw")),
+        ("{auth: {key: hunter4zz}}", ("auth", "key")),
+        ("{auth: {nested: [{deep: hunter5zz}]}}", ("auth", "nested", 0, "deep")),
+    ],
+)
+def test_literals_nested_below_a_credential_key_are_refused(
+    tmp_path: Path, body: str, loc: tuple[object, ...]
+) -> None:
+    found = {f.loc for f in find_literal_secrets({"body": _yaml(body)})}
+    assert ("body", *loc) in found
+    path = tmp_path / "nested.yaml"
+    path.write_text(NESTED_SECRET_SPEC.replace("{BODY}", body))
+    with pytest.raises(Exception) as raised:
+        load_spec(path)
+    for literal in ("hunter2zz", "hunter3zz", "hunter4zz", "hunter5zz"):
+        assert literal not in str(raised.value)
+
+
+def test_each_nested_literal_is_its_own_problem() -> None:
+    data = {"body": {"credentials": {"username": "probe", "pw": "hunter3zz"}}}
+    found = [f.loc for f in find_literal_secrets(data)]
+    assert sorted(found, key=str) == [
+        ("body", "credentials", "pw"),
+        ("body", "credentials", "username"),
+    ]
+
+
+def test_references_nested_below_a_credential_key_are_accepted(tmp_path: Path) -> None:
+    assert (
+        list(find_literal_secrets({"body": {"credentials": {"user": "${U}", "pass": "${P}"}}}))
+        == []
+    )
+    path = tmp_path / "nested.yaml"
+    path.write_text(
+        NESTED_SECRET_SPEC.replace("{BODY}", '{credentials: {user: "${U}", pass: "${P}"}}')
+    )
+    spec = load_spec(path)
+    assert spec.checks.health[0].id == "login"
+
+
+def _yaml(text: str) -> object:
+    import yaml
+
+    return yaml.safe_load(text)

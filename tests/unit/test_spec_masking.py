@@ -112,6 +112,18 @@ def test_a_malformed_reference_in_a_credential_is_not_quoted(tmp_path: Path) -> 
         ("  password: hunter2  # comment", "  password: ***  # comment"),
         ("  token_url: https://x/oauth/token", "  token_url: https://x/oauth/token"),
         ("  - {X-Api-Key: 42, Accept: json}", "  - {X-Api-Key: ***, Accept: json}"),
+        (
+            '  api: {timout: 1, headers: {X-Api-Key: "k1,SecretTailPart99"}}',
+            "  api: {timout: 1, headers: {X-Api-Key: ***}}",
+        ),
+        (
+            "  a: {X-Api-Key: 'it''s,SecretTailPart99', b: 1}",
+            "  a: {X-Api-Key: ***, b: 1}",
+        ),
+        ("  a: {client_secret: [Abc1234xx, Def5678yy], b: 1}", "  a: {client_secret: ***, b: 1}"),
+        ("  - {auth: {user: probe, pw: hunter3zz}, b: 1}", "  - {auth: ***, b: 1}"),
+        ("  client_secret: [Abc1234xx, Def5678yy]", "  client_secret: ***"),
+        ('  password: "a # b"  # comment', "  password: ***  # comment"),
     ],
 )
 def test_the_line_net(line: str, masked: str | None) -> None:
@@ -151,3 +163,17 @@ def test_literal_secrets_are_masked_in_the_report(name: str, secret: str) -> Non
     for problem in problems:  # nor in what a caller may print field by field
         fields = (problem.found, problem.source_line, problem.message, problem.hint)
         assert not any(secret in (value or "") for value in fields), problem
+
+
+def test_check_spec_shows_no_part_of_a_secret_in_a_flow_mapping(tmp_path: Path) -> None:
+    problems, text = report(
+        tmp_path,
+        "checks:\n  health:\n    - {id: up, kind: http, target: orders, timout: 1, "
+        'headers: {X-Api-Key: "k1,SecretTailPart99"}}\n'
+        "    - {id: up2, kind: http, target: orders, timout: 1, "
+        "body: {client_secret: [Abc1234xx, Def5678yy]}}\n",
+    )
+    shown = text + every_field(problems)
+    assert any(p.path.endswith("timout") for p in problems)
+    for secret in ("SecretTailPart99", "Abc1234xx", "Def5678yy"):
+        assert secret not in shown

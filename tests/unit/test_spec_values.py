@@ -132,7 +132,7 @@ def test_a_base_url_that_does_not_parse_is_refused(tmp_path: Path, url: str) -> 
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8080/a?b=1", "https://[::1]:443/x", "${URL:-http://[::1]:80}"]
+    "url", ["http://127.0.0.1:8080/a", "https://[::1]:443/x", "${URL:-http://[::1]:80}", "${URL}"]
 )
 def test_ordinary_base_urls_load(tmp_path: Path, url: str) -> None:
     spec = tmp_path / "u.yaml"
@@ -164,3 +164,32 @@ def test_the_old_kinds_key_says_it_was_renamed(tmp_path: Path) -> None:
     (problem,) = raised.value.problems
     assert (problem.line, problem.path) == (4, "schedules.daily.kinds")
     assert problem.hint is not None and "renamed to 'families'" in problem.hint
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/a?b=1",
+        "https://h/x#frag",
+        "https://h/fn?sig=${AZ}",
+        "${U:-http://h/?k=1}",
+    ],
+)
+def test_a_base_url_with_a_query_or_fragment_is_refused_at_its_line(
+    tmp_path: Path, url: str
+) -> None:
+    spec = tmp_path / "u.yaml"
+    spec.write_text(f'environment: u\ntargets:\n  t: {{kind: http, base_url: "{url}"}}\n')
+    with pytest.raises(SpecError) as raised:
+        load_spec(spec)
+    (problem,) = raised.value.problems
+    assert problem.path == "targets.t.base_url" and problem.line == 3
+    assert "has a query or fragment" in problem.message
+
+
+def test_a_webhook_channel_url_may_keep_its_query() -> None:
+    from vigil.spec.validators import check_http_url
+
+    assert check_http_url("https://h/hook?code=${CODE}") == "https://h/hook?code=${CODE}"
+    with pytest.raises(ValueError, match="query or fragment"):
+        check_http_url("https://h/hook?code=${CODE}", base=True)

@@ -30,7 +30,7 @@ from vigil.alerts.folding import fold
 from vigil.alerts.history import load_history
 from vigil.alerts.resolver import Resolver
 from vigil.alerts.rules import evaluate_rules
-from vigil.alerts.silences import Silence, active_silences, first_match
+from vigil.alerts.silences import Silence, active_silences, first_match, unreadable
 from vigil.results import db
 from vigil.results.models import RunRef
 from vigil.results.store import ResultStore
@@ -162,6 +162,7 @@ def _silencer(
     """What holds back an alert with these labels now: an open maintenance window from
     the config, or a silence a person made; None when nothing does."""
     windows = [w for w in config.silences if _window_open(w, now, problems)]
+    problems.extend(unreadable(silences))  # first_match skips them: evaluate must not fail
 
     def silenced_by(labels: dict[str, str]) -> str | None:
         window = next((w for w in windows if matches(w.match, labels)), None)

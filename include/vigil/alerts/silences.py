@@ -138,7 +138,27 @@ def active_silences(cur: Any, now: datetime) -> list[Silence]:
 
 
 def first_match(silences: list[Silence], labels: dict[str, str]) -> Silence | None:
-    return next((s for s in silences if matches(s.match, labels)), None)
+    """The first silence holding back an alert with these labels; one whose scope cannot
+    be read (see `unreadable`) holds nothing back."""
+    for silence in silences:
+        try:
+            match = silence.match
+        except SilenceError:
+            continue
+        if matches(match, labels):
+            return silence
+    return None
+
+
+def unreadable(silences: list[Silence]) -> list[str]:
+    """Why each silence whose stored scope cannot be read is ignored, for a report."""
+    problems = []
+    for silence in silences:
+        try:
+            parse_scope(silence.scope)
+        except SilenceError as exc:
+            problems.append(f"{silence.describe()} ignored: {exc}")
+    return problems
 
 
 def _until(until: datetime | timedelta | str, now: datetime) -> datetime:

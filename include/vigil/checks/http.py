@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from requests.structures import CaseInsensitiveDict
 
 from vigil.checks._common import Timer, build, error, fmt_ms, guarded, target_of
+from vigil.checks._urls import remember_url_credentials
 from vigil.checks.models import (
     FORM_TYPE,
     HttpCheck,
@@ -120,16 +121,21 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
             f"base_url of target {check.target!r} ({target.base_url!r}) did not resolve to "
             "an http:// or https:// URL"
         )
-    # A token given as the URL's user name (`https://${TOKEN}@host`) is a credential too.
-    ctx.masker.remember_userinfo(base)
+    # A token given as the URL's user name (`https://${TOKEN}@host`), or a credential
+    # query parameter however it got into the URL (`?code=${CODE}`, a base_url or a
+    # `${PATH}` holding `?sig=...`), is remembered by the run's masker.
+    remember_url_credentials(base, ctx.masker)
+    if "?" in base or "#" in base:
+        raise ConfigError(
+            f"base_url of target {check.target!r} ({target.base_url!r}) resolved to a URL "
+            "with a query or fragment: the check's path would land inside it",
+            fix="put the query in the check's path",
+        )
     headers = _headers(check, target, ctx)
     verify = target.verify_tls if check.verify_tls is None else check.verify_tls
-    request = Request(
-        check.method,
-        base + _resolve_path(check.path, ctx),
-        headers,
-        verify=verify,
-    )
+    url = base + _resolve_path(check.path, ctx)
+    remember_url_credentials(url, ctx.masker)
+    request = Request(check.method, url, headers, verify=verify)
     _set_body(request, check, ctx)
     return request
 
@@ -192,11 +198,15 @@ def _resolve_path(path: str, ctx: RunContext) -> str:
     head, mark, query = path.partition("?")
     resolved = ctx.resolve(head)
     if not mark:
-        return resolved
+        return resolved  # a `${PATH}` holding a query: the caller remembers its credentials
     pairs = []
     for pair in query.split("&"):
         name, eq, value = pair.partition("=")
-        pairs.append(name + eq + ctx.resolve(value, secret=is_secret_query(name, value)))
+        # A name may be a reference too, even a whole query (`?${QS}`): resolved readable,
+        # its credential-shaped values remembered by the caller from the final URL.
+        name = ctx.resolve(name)
+        secret = is_secret_query(name, ctx.resolve(value))  # `?code=` by its value's length
+        pairs.append(name + eq + ctx.resolve(value, secret=secret))
     return f"{resolved}?{'&'.join(pairs)}"
 
 

@@ -31,15 +31,24 @@ from vigil.checks._urls import remember_url_credentials
 from vigil.checks.models import WebsocketCheck
 from vigil.config_errors import ConfigError
 from vigil.context import RunContext
+from vigil.http_client import SHOWN_RESPONSE_HEADERS
 from vigil.result import CheckResult, Status
 from vigil.spec.conditions import Condition
 from vigil.spec.models import WebsocketTarget
+from vigil.spec.secret_shapes import redact_secret_shapes
 
 CHECK_TYPE = "websocket"
 USER_AGENT = "vigil-health-check"
 MAX_MESSAGE_BYTES = 1024 * 1024
 SHOWN_MESSAGES = 5  # the last few messages read, as evidence
 SHOWN_CHARS = 500
+# The handshake headers kept as evidence: a few that tell what answered, never a cookie or
+# a token the server handed out (the server's secrets, which the run's masker cannot know).
+SHOWN_HANDSHAKE_HEADERS = (
+    *SHOWN_RESPONSE_HEADERS,
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+)
 _SCHEMES = {"http://": "ws://", "https://": "wss://"}
 
 
@@ -172,7 +181,9 @@ def _judge_headers(check: WebsocketCheck, session: Session) -> None:
             continue
         outcome = condition.evaluate(None, session.headers)
         if not outcome.ok:
-            session.problems.append(f"handshake condition {outcome.text} does not hold")
+            session.problems.append(
+                f"handshake condition {redact_secret_shapes(outcome.text)} does not hold"
+            )
 
 
 def _await_match(
@@ -194,7 +205,8 @@ def _await_match(
             return
         session.read += 1
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-        session.messages = [*session.messages, text[:SHOWN_CHARS]][-SHOWN_MESSAGES:]
+        shown = redact_secret_shapes(text)[:SHOWN_CHARS]  # tokens the server sent: hidden
+        session.messages = [*session.messages, shown][-SHOWN_MESSAGES:]
         outcomes = _evaluate(body, text)
         if all(o["ok"] for o in outcomes):
             session.matched, session.message_ms = outcomes, timer.ms()
@@ -213,7 +225,8 @@ def _evaluate(conditions: list[Condition], text: str) -> list[dict[str, Any]]:
     outcomes = []
     for condition in conditions:
         outcome = condition.evaluate(document)
-        outcomes.append({"condition": str(condition), "ok": outcome.ok, "text": outcome.text})
+        text_shown = redact_secret_shapes(outcome.text)
+        outcomes.append({"condition": str(condition), "ok": outcome.ok, "text": text_shown})
     return outcomes
 
 
@@ -232,7 +245,8 @@ def _silence(check: WebsocketCheck, session: Session) -> str:
 
 def _closed(exc: ConnectionClosed, session: Session) -> str:
     frame = exc.rcvd
-    how = f"code {frame.code}" + (f": {frame.reason}" if frame.reason else "") if frame else ""
+    reason = redact_secret_shapes(frame.reason) if frame and frame.reason else ""
+    how = f"code {frame.code}" + (f": {reason}" if reason else "") if frame else ""
     what = "a matching message" if session.read else "any message"
     return f"the server closed the connection ({how or 'without a close frame'}) before {what}"
 
@@ -247,8 +261,13 @@ def _refused(
 ) -> CheckResult:
     """The server answered the upgrade with an HTTP status: refused, not unreachable."""
     response = exc.response
-    body = (response.body or b"")[:SHOWN_CHARS].decode("utf-8", "replace").strip()
-    details["response"] = {"status": response.status_code, "body": body}
+    body = redact_secret_shapes((response.body or b"").decode("utf-8", "replace"))
+    body = body[:SHOWN_CHARS].strip()
+    details["response"] = {
+        "status": response.status_code,
+        "headers": _shown_headers(dict(response.headers.raw_items())),
+        "body": body,
+    }
     said = f" ({body.splitlines()[0][:200]})" if body else ""
     message = (
         f"WebSocket {shown}: handshake refused: HTTP {response.status_code} "
@@ -265,6 +284,17 @@ def _refused(
         expected=_expected(check),
         details=details,
     )
+
+
+def _shown_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The few telling handshake headers, secret-shaped values hidden (Set-Cookie and the
+    like are left out: they carry what the server handed out)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    return {
+        name: redact_secret_shapes(lowered[name])
+        for name in SHOWN_HANDSHAKE_HEADERS
+        if name in lowered
+    }
 
 
 def _unreachable(exc: BaseException, check: WebsocketCheck) -> str:
@@ -291,7 +321,7 @@ def _result(
     budget = check.latency_budget_ms
     if budget is not None and latency > budget and not session.problems:
         session.problems.append(f"took {fmt_ms(latency)}, over the {fmt_ms(budget)} budget")
-    details["handshake_headers"] = session.headers
+    details["handshake_headers"] = _shown_headers(session.headers)
     details["messages"] = session.messages
     observed: dict[str, Any] = {
         "handshake_ms": session.handshake_ms,

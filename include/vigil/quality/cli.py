@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_PROBLEMS = 0, 1
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 class SnapshotCliError(Exception):
@@ -198,6 +199,10 @@ def cmd_suites_migrate(args: argparse.Namespace) -> int:
     if len(paths) > 1 and not (args.in_place or args.out):
         print("vigil suites migrate: several files: pass --in-place or --out DIR", file=sys.stderr)
         return EXIT_PROBLEMS
+    clash = _same_output(paths, args)
+    if clash:
+        print(f"vigil suites migrate: {clash}", file=sys.stderr)
+        return EXIT_USAGE
     status = EXIT_OK
     for path in paths:
         try:
@@ -226,6 +231,24 @@ def cmd_suites_migrate(args: argparse.Namespace) -> int:
             continue
         print(f"  wrote {out}", file=sys.stderr)
     return status
+
+
+def _same_output(paths: list[Path], args: argparse.Namespace) -> str | None:
+    """Why two inputs cannot be migrated together: both would write the same file, the
+    second overwriting the first (`a/x.json b/x.json --out DIR`)."""
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        out = _migrated_path(path, args, several=len(paths) > 1)
+        if out is None:
+            continue
+        key = Path(os.path.abspath(out))
+        if key in seen:
+            return (
+                f"{seen[key]} and {path} would both be written to {out}; "
+                "migrate them separately or to different --out folders"
+            )
+        seen[key] = path
+    return None
 
 
 def _migrated_path(path: Path, args: argparse.Namespace, several: bool) -> Path | None:

@@ -127,6 +127,8 @@ def outcome(
 ) -> Outcome:
     """`found` (one GX pass's outcome of expectation `kind`) with sampled values of
     sensitive columns redacted, in Vigil's copy and in GX's own result (Data Docs)."""
+    if found.error is not None:
+        return _errored(found, kwargs, sensitive, table_columns)
     if not found.result:
         return found
     cleaned = result(kind, kwargs, found.result, sensitive, table_columns)
@@ -179,6 +181,50 @@ def _rows_redacted(
         rows = [_row(r, sensitive, hides) for r in details["unexpected_rows"]]
         out["details"] = {**details, "unexpected_rows": rows}
     return out
+
+
+_QUOTED = re.compile(r""""(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'""")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def _errored(
+    found: Outcome, kwargs: dict[str, Any], sensitive: Sensitive, table_columns: Sequence[str]
+) -> Outcome:
+    """An expectation that could not run: its error may quote a value of the data
+    (`invalid input syntax for type integer: "<token>"`). When the expectation or its query
+    touches a sensitive column, each quoted literal in the error (and in GX's exception_info,
+    for Data Docs) is redacted, except the names of columns and words of the query."""
+    query = str(kwargs.get("unexpected_rows_query") or "")
+    words = {w.lower() for w in _WORD.findall(query)}
+    touched = (
+        any(sensitive(c) for c in _columns(kwargs))
+        or any(sensitive(c) and c.lower() in words for c in table_columns)
+        or any(sensitive(w) for w in words)
+    )
+    if not touched:
+        return found
+    keep = words | {c.lower() for c in table_columns} | {c.lower() for c in _columns(kwargs)}
+
+    def literal(match: re.Match[str]) -> str:
+        inner = match["dq"] if match["dq"] is not None else match["sq"]
+        if not inner or inner.lower() in keep:
+            return match[0]
+        quote = match[0][0]
+        return f"{quote}{redaction(inner)}{quote}"
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return _QUOTED.sub(literal, value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    info = getattr(found.raw, "exception_info", None)
+    if info:
+        found.raw.exception_info = clean(info)
+    return replace(found, error=clean(found.error), result=clean(found.result))
 
 
 def _columns(kwargs: dict[str, Any]) -> list[str]:

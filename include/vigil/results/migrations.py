@@ -81,6 +81,9 @@ def apply(
     with db.transaction(kwargs, action) as cur:
         # Held until commit; bounded by the session's statement_timeout.
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        # A migration may rewrite every row of a large table: past the lock wait, it gets
+        # far longer than the session's statement_timeout (for this transaction only).
+        cur.execute("SET LOCAL statement_timeout = '30min'")
         cur.execute(BOOTSTRAP)
         cur.execute("SELECT version FROM vigil.schema_migrations")
         done = {row["version"] for row in cur.fetchall()}

@@ -20,8 +20,11 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+from vigil.spec.secret_shapes import is_secret_name, redact_secret_shapes, token_shaped
+
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "contains", "matches", "exists")
 _MISSING = object()
+MASK = "***"
 # Symbol operators need no spaces around them ("code>=200"); word operators do.
 _SYNTAX = re.compile(
     r"^\s*(?P<path>header:[\w\-.]+|[A-Za-z0-9_$][\w.\-\[\]$]*?)"
@@ -90,9 +93,29 @@ class Condition:
             actual = _header_value(headers or {}, self.header, self.value)
         else:
             actual = lookup(document, self.path)
-        shown = "missing" if actual is _MISSING else json.dumps(actual, default=str)[:200]
         ok = self._holds(actual)
-        return Outcome(ok, None if actual is _MISSING else actual, f"{self} (got {shown})")
+        # What is kept as evidence passes redaction: a token the endpoint answered with
+        # (`access_token exists`) is a secret Vigil never saw, so no masker knows it.
+        kept = None if actual is _MISSING else self._evidence(actual)
+        shown = "missing" if actual is _MISSING else json.dumps(kept, default=str)[:200]
+        return Outcome(ok, kept, f"{self} (got {shown})")
+
+    def _evidence(self, actual: Any) -> Any:
+        """`actual` as evidence: whole under a credential's name (`access_token`,
+        `header:X-Auth-Token`) or when token-shaped, else with secret shapes redacted."""
+        last = _SEGMENT.findall(self.header or self.path)
+        name = last[-1][0] if last else ""
+        if name and is_secret_name(name, header=True):
+            return MASK
+        if isinstance(actual, str):
+            return MASK if token_shaped(actual) else redact_secret_shapes(actual, MASK)
+        if isinstance(actual, dict | list):
+            text = redact_secret_shapes(json.dumps(actual, default=str), MASK)
+            try:
+                return json.loads(text)
+            except ValueError:
+                return text
+        return actual
 
     def _holds(self, actual: Any) -> bool:
         if self.op == "exists":

@@ -46,24 +46,53 @@ def secret_spans(line: str) -> list[Span]:
 
 def _in_flow(line: str, position: int) -> bool:
     before = line[:position]
-    return before.count("{") > before.count("}")
+    return before.count("{") + before.count("[") > before.count("}") + before.count("]")
 
 
 def _value_after(line: str, start: int, flow: bool) -> Span:
     """The value that follows a key's colon: to the end of the line (before a comment), or
-    in a flow mapping to the next ',' or '}'."""
+    in a flow mapping to the ',' or '}' that ends it. Quoted text is skipped and brackets
+    are matched, so a ',' inside quotes or a nested list or mapping does not end it."""
     while start < len(line) and line[start] == " ":
         start += 1
-    end = len(line)
-    comment = line.find(" #", start)
-    if comment >= 0:
-        end = comment
-    if flow:
-        stops = [i for i in (line.find(",", start), line.find("}", start)) if i >= 0]
-        end = min([end, *stops])
-    while end > start and line[end - 1] == " ":
+    end = _value_end(line, start, flow)
+    while end > start and line[end - 1] in " \t":
         end -= 1
     return start, end
+
+
+def _value_end(line: str, start: int, flow: bool) -> int:
+    depth, index = 0, start
+    while index < len(line):
+        char = line[index]
+        if char in "\"'" and (index == start or line[index - 1] in " \t[{,:"):
+            index = _after_quoted(line, index)
+            continue
+        if char == "#" and index > start and line[index - 1] in " \t":
+            return index
+        if flow and depth == 0 and char in ",]}":
+            return index
+        depth += (char in "[{") - (char in "]}" and depth > 0)
+        index += 1
+    return len(line)
+
+
+def _after_quoted(line: str, index: int) -> int:
+    """Where the quoted scalar that opens at `index` ends (past its closing quote; the end
+    of the line when it is not closed there)."""
+    quote, index = line[index], index + 1
+    while index < len(line):
+        char = line[index]
+        if quote == '"' and char == "\\":
+            index += 2
+            continue
+        if char == quote:
+            if quote == "'" and line[index + 1 : index + 2] == "'":
+                index += 2
+                continue
+            return index + 1
+        index += 1
+    return len(line)
 
 
 def redact(

@@ -56,7 +56,7 @@ class _HttpApiTarget(TargetBase):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        return reject_literal_secret_in_url(check_http_url(url))
+        return reject_literal_secret_in_url(check_http_url(url, base=True))
 
     _header_names = field_validator("headers")(check_header_names)
     _headers = field_validator("headers")(reject_literal_secret_headers)

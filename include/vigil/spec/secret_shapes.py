@@ -201,7 +201,16 @@ def is_secret_variable(name: str) -> bool:
     it is a secret (`API_TOKEN`, `DEMO_TOKEN_ACME`, `DB_PASSWORD`, `SLACK_WEBHOOK_URL`,
     `NL_KEY`). This is how a reference is marked secret; `ORDERS_URL` or `TENANT_ID` stay
     readable unless they sit in a credential field."""
-    return any(word in _SECRET_VARIABLE_WORDS for word in words(name))
+    parts = words(name)
+    if parts and parts[-1] in _ADDRESS_WORDS and "webhook" not in parts:
+        # `AUTH_API_URL`, `KEY_VAULT_HOST`: an address, readable; the credentials in it
+        # (user info, `?access_token=`) are remembered where it is used.
+        return False
+    return any(word in _SECRET_VARIABLE_WORDS for word in parts)
+
+
+# The last word of a variable that holds an address rather than a credential.
+_ADDRESS_WORDS = frozenset({"url", "uri", "host", "addr", "address", "endpoint", "path"})
 
 
 # In text an endpoint sent back (an error page, a login answer): a value after a
@@ -213,6 +222,17 @@ _FIELD = re.compile(
     """
 )
 _SCHEME_VALUE = re.compile(r"(?i)\b(?P<key>(?:bearer|basic|token)\s+)(?P<value>[\w\-.~+/=]{8,})")
+# A name that says "authentication" as often as it holds a credential (`{"auth": "down"}`):
+# its value is masked only when it looks like a token.
+_AMBIGUOUS_NAME = "auth"
+
+
+def _credential_like(value: str) -> bool:
+    """A value after a scheme word that is a credential, not prose: 8+ token characters
+    with a digit or mixed case (`Basic dXNlcjpwYXNz`, not `Basic authentication`)."""
+    has_digit = any(c.isdigit() for c in value)
+    mixed = any(c.isupper() for c in value) and any(c.islower() for c in value)
+    return has_digit or mixed or token_shaped(value)
 
 
 def redact_secret_shapes(text: str, mask: str = "***") -> str:
@@ -221,15 +241,26 @@ def redact_secret_shapes(text: str, mask: str = "***") -> str:
     `password=...`) and what follows an auth scheme (`Bearer ...`). For evidence kept from
     a response: Vigil never saw these values, so the run's masker cannot know them."""
     text = KNOWN_TOKEN.sub(mask, text)
-    text = _SCHEME_VALUE.sub(lambda m: m["key"] + mask, text)
+    text = _SCHEME_VALUE.sub(
+        lambda m: m["key"] + mask if _credential_like(m["value"]) else m[0], text
+    )
     return _FIELD.sub(lambda m: _field(m, mask), text)
 
 
-def _field(match: re.Match[str], mask: str) -> str:
+def _field(match: re.Match[str], mask: str, nested: bool = False) -> str:
     """A `name: value` or `name=value` pair, the value masked when the name is a
     credential's (`access_token`, `password`, `client_secret`; not `token_type`)."""
     if not is_secret_name(match["name"], header=True):
-        return match[0]
+        # A URL's query may hold a field of its own (`Location: /cb?access_token=...`):
+        # one level down, no further (linear on any text).
+        head, mark, query = match["value"].partition("?")
+        if not mark or nested:
+            return match[0]
+        return match["key"] + head + mark + _FIELD.sub(lambda m: _field(m, mask, True), query)
+    if match["name"].lower() == _AMBIGUOUS_NAME:
+        bare = match["value"].strip("'\"")
+        if not (_credential_like(bare) and len(bare) >= 8):
+            return match[0]
     return match["key"] + _quoted(match["value"], mask)
 
 

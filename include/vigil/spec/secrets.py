@@ -243,9 +243,10 @@ def find_literal_secrets(data: Any, loc: Loc = ()) -> Iterator[Finding]:
     """Every literal secret in a parsed document: credential-named keys, passwords in URLs."""
     if isinstance(data, dict):
         header = bool(loc) and loc[-1] == "headers"
+        named = bool(loc) and loc[-1] in _NAMED
         for key, value in data.items():
             here = (*loc, key)
-            if is_secret_name(str(key), header=header):
+            if not named and is_secret_name(str(key), header=header):
                 yield from _secret_value(repr(str(key)), value, here)
             else:
                 yield from find_literal_secrets(value, here)
@@ -259,12 +260,14 @@ def find_literal_secrets(data: Any, loc: Loc = ()) -> Iterator[Finding]:
 
 
 def _secret_value(what: str, value: Any, loc: Loc) -> Iterator[Finding]:
-    """The value of a credential-named key: each literal in it is a secret."""
+    """The value of a credential-named key: each literal in it is a secret, however deep
+    (`client_secret: {value: ...}`, `credentials: {user: ..., pass: ...}`)."""
     if isinstance(value, list):
         for index, item in enumerate(value):
             yield from _secret_value(what, item, (*loc, index))
     elif isinstance(value, dict):
-        yield from find_literal_secrets(value, loc)
+        for key, item in value.items():
+            yield from _secret_value(f"{what} (at {str(key)!r})", item, (*loc, key))
     else:
         reason = literal_secret_reason(what, value)
         if reason is None and isinstance(value, str):

@@ -40,8 +40,10 @@ def _only_reference(value: str) -> re.Match[str] | None:
     return ENV_REF.fullmatch(value.strip())
 
 
-def check_http_url(value: str) -> str:
-    """An http(s) URL, or a reference whose default (if any) is one."""
+def check_http_url(value: str, *, base: bool = False) -> str:
+    """An http(s) URL, or a reference whose default (if any) is one. With `base` (a
+    target's base_url, which checks append their path to), no query or fragment: the
+    path would land inside it."""
     ref = _only_reference(value)
     if ref and ref["default"] is None:
         return value
@@ -51,6 +53,12 @@ def check_http_url(value: str) -> str:
         raise ValueError(
             f"{shown} is not an http(s) URL; write 'http://host:port' or "
             "'${VAR_NAME:-http://host:port}'"
+        )
+    if base and ("?" in (probe or "") or "#" in (probe or "")):
+        shown = f"the default {shown_value(probe)}" if ref else shown_value(value)
+        raise ValueError(
+            f"{shown} has a query or fragment; a base_url is where the checks' paths are "
+            "appended: move '?...' into each check's path (path: '/health?key=${VAR}')"
         )
     return value
 

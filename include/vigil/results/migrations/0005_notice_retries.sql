@@ -15,3 +15,8 @@ ALTER TABLE vigil.alert_notifications DROP CONSTRAINT IF EXISTS alert_notificati
 ALTER TABLE vigil.alert_notifications ADD CONSTRAINT alert_notifications_status_check
     CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'given_up', 'superseded',
                       'silenced', 'dry_run'));
+
+-- Firings and reminders that failed before this migration were never going to be retried
+-- (later reminders were queued instead): retrying them now would re-send stale news.
+UPDATE vigil.alert_notifications SET status = 'superseded'
+WHERE status = 'failed' AND kind <> 'resolve';

@@ -71,6 +71,7 @@ class DemoSystem:
         db.install(self.dsn)
         for port in (self.orders_port, self.inventory_port):
             _require_free(port)
+        self.ticks_path.unlink(missing_ok=True)  # the new worker writes it when it runs
         try:
             for name in PROCESSES:
                 self._spawn(name)
@@ -214,7 +215,9 @@ class DemoSystem:
                 "orders-api": _health(self.orders_url),
                 "inventory-api": _health(self.inventory_url),
             }
-            if all(code == 200 for code, _ in last.values()):
+            # Healthy: both APIs answer, and the worker is in its loop (it writes its tick
+            # count, 0 at first): a worker that dies on its arguments is caught here.
+            if all(code == 200 for code, _ in last.values()) and self.ticks_path.exists():
                 return
             time.sleep(0.2)
         failing = {n: r for n, r in last.items() if r[0] != 200}

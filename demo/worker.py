@@ -123,6 +123,8 @@ async def run(
             worker = Worker(pool, InventoryClient(inventory_url, session))
             ticks = completed = 0
             log.info("worker started (tick %.2fs)", tick_seconds)
+            if ticks_file is not None:  # in its loop: what the launcher waits for
+                _write_count(ticks_file, 0)
             while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
                 ticks += 1
                 try:

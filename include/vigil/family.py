@@ -17,7 +17,7 @@ import enum
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import reduce
+from functools import cached_property, reduce
 from operator import or_
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 
@@ -63,9 +63,10 @@ class Family:
     # files a check points at (suites, snapshots); None: nothing beyond the spec itself.
     lint: str | None = None
 
-    @property
+    @cached_property
     def kinds(self) -> tuple[str, ...]:
-        """The check kinds of this family, as the spec writes them."""
+        """The check kinds of this family, as the spec writes them (read once: the
+        reference pass asks for every check of every spec load)."""
         return tuple(get_args(m.model_fields["kind"].annotation)[0] for m in self.models)
 
     def union(self) -> Any:
@@ -90,11 +91,15 @@ class Family:
         the target kind of the same name."""
         if self.target_kinds is not None:
             return self.target_kinds
-        for model in self.models:
-            if check_kind in get_args(model.model_fields["kind"].annotation):
-                own: frozenset[str] | None = getattr(model, "target_kinds", None)
-                return own if own is not None else frozenset({check_kind})
-        return frozenset({check_kind})
+        return self._targets_by_kind.get(check_kind, frozenset({check_kind}))
+
+    @cached_property
+    def _targets_by_kind(self) -> dict[str, frozenset[str]]:
+        found: dict[str, frozenset[str]] = {}
+        for model, kind in zip(self.models, self.kinds, strict=True):
+            own: frozenset[str] | None = getattr(model, "target_kinds", None)
+            found[kind] = own if own is not None else frozenset({kind})
+        return found
 
     def accepts_target(self, check_kind: str, target_kind: str) -> bool:
         return target_kind in self.accepted_targets(check_kind)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from vigil.stack.postgres import free_port
+from tests.support.demo_system import running_demo, wait_for_health
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -37,18 +37,8 @@ def airflow_db() -> str:
 @pytest.fixture(scope="session")
 def demo_system(pg: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The demo system on free ports over its own database, for the whole session."""
-    from demo.launcher import DemoSystem
-
-    pg.create_database("dagtest_demo")
-    system = DemoSystem(
-        pg.dsn("dagtest_demo"),
-        tmp_path_factory.mktemp("demo"),
-        orders_port=free_port(),
-        inventory_port=free_port(),
-    )
-    system.start()
-    yield system
-    system.stop()
+    with running_demo(pg, "dagtest_demo", tmp_path_factory.mktemp("demo")) as system:
+        yield system
 
 
 @contextmanager
@@ -94,24 +84,9 @@ def inventory_down(system: Any) -> Iterator[None]:
     from demo import faults
 
     faults.set_fault("inventory-down", True, dsn=system.dsn)
-    _wait_for_health(system.inventory_url, 503)
+    wait_for_health(system.inventory_url, 503)
     try:
         yield
     finally:
         faults.set_fault("inventory-down", False, dsn=system.dsn)
-        _wait_for_health(system.inventory_url, 200)
-
-
-def _wait_for_health(base_url: str, status: int, timeout_s: float = 10.0) -> None:
-    import time
-
-    import requests
-
-    deadline = time.monotonic() + timeout_s
-    seen = None
-    while time.monotonic() < deadline:
-        seen = requests.get(f"{base_url}/health", timeout=2).status_code
-        if seen == status:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{base_url}/health answered {seen}, not {status}, for {timeout_s}s")
+        wait_for_health(system.inventory_url, 200)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
+from tests.support.demo_system import running_demo, wait_for_health
 from vigil.results.store import ResultStore, RunRef
 from vigil.stack.postgres import LocalPostgres, free_port
 
@@ -27,18 +28,8 @@ VIGIL = Path(sys.executable).parent / "vigil"
 
 @pytest.fixture(scope="module")
 def demo(pg: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from demo.launcher import DemoSystem
-
-    pg.create_database("vigilrun_demo")
-    system = DemoSystem(
-        pg.dsn("vigilrun_demo"),
-        tmp_path_factory.mktemp("demo"),
-        orders_port=free_port(),
-        inventory_port=free_port(),
-    )
-    system.start()
-    yield system
-    system.stop()
+    with running_demo(pg, "vigilrun_demo", tmp_path_factory.mktemp("demo")) as system:
+        yield system
 
 
 def environ(pg: LocalPostgres, demo: Any, tmp_path: Path, results: str | None) -> dict[str, str]:
@@ -60,21 +51,6 @@ def environ(pg: LocalPostgres, demo: Any, tmp_path: Path, results: str | None) -
     if results is not None:
         env["AIRFLOW_CONN_VIGIL_RESULTS"] = results
     return env
-
-
-def wait_for_health(base_url: str, status: int, timeout_s: float = 10.0) -> None:
-    """The services re-read fault switches every 0.5 s: wait (bounded) for the change."""
-    import time
-
-    import requests
-
-    deadline, seen = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        seen = requests.get(f"{base_url}/health", timeout=2).status_code
-        if seen == status:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{base_url}/health answered {seen}, not {status}, for {timeout_s}s")
 
 
 def vigil_run(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:

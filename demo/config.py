@@ -45,9 +45,15 @@ def admin_token() -> str:
 
 
 # --- faults ------------------------------------------------------------------------------
+# Switches the services read from demo_admin.faults (demo/fault_state.py; the table's CHECK
+# lists exactly these).
 FAULTS = ("errors", "latency", "inventory-down")
 # errors: share of requests answering 500; latency: added delay in ms.
 FAULT_DEFAULTS: dict[str, float | None] = {"errors": 0.5, "latency": 300.0, "inventory-down": None}
+# Not a switch but a schema change: drops the order-history index (demo/slow_index.py). It
+# is on while the index is missing; the catalog holds that, not demo_admin.faults.
+SLOW_INDEX = "slow-index"
+ALL_FAULTS = (*FAULTS, SLOW_INDEX)
 FAULT_CACHE_SECONDS = 0.5
 
 # --- timing ------------------------------------------------------------------------------

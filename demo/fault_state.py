@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from demo.config import FAULT_CACHE_SECONDS, FAULT_DEFAULTS, FAULTS
+from demo.config import ALL_FAULTS, FAULT_CACHE_SECONDS, FAULT_DEFAULTS, FAULTS, SLOW_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,18 @@ class FaultError(ValueError):
 
 
 def validate(name: str, value: float | None) -> None:
-    if name not in FAULTS:
-        raise FaultError(f"unknown fault {name!r}: expected one of {', '.join(FAULTS)}")
+    """Any fault a caller may switch: the table's switches and slow-index (which callers
+    hand to demo.slow_index; it is not a row of demo_admin.faults)."""
+    if name not in ALL_FAULTS:
+        raise FaultError(f"unknown fault {name!r}: expected one of {', '.join(ALL_FAULTS)}")
     if value is None:
         return
     if name == "errors" and not 0 <= value <= 1:
         raise FaultError(f"errors: rate must be between 0 and 1, got {value}")
     if name == "latency" and not 0 <= value <= 60_000:
         raise FaultError(f"latency: delay must be between 0 and 60000 ms, got {value}")
-    if name == "inventory-down":
-        raise FaultError("inventory-down takes no value")
+    if name in ("inventory-down", SLOW_INDEX):
+        raise FaultError(f"{name} takes no value")
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,17 @@
     python -m demo.faults errors on [--value 0.3]     share of /v1 requests answering 500
     python -m demo.faults latency on [--value 800]    added delay in ms (/v1 and /health)
     python -m demo.faults inventory-down on|off       inventory-api answers 503, /health down
-    python -m demo.faults clear                       every switch off
+    python -m demo.faults slow-index on|off           drop / recreate the index behind the
+                                                      order-history query (demo/slow_index.py)
+    python -m demo.faults clear                       every fault off, the index back
     python -m demo.faults corrupt | restore           plant / remove the data defects
-    python -m demo.faults status                      switches, defects, endpoints
+    python -m demo.faults status                      faults, defects, endpoints
 
 The database is found from DEMO_DATABASE_URL, else the demo.env the launcher wrote
-(`.state/demo/demo.env`, or under $VIGIL_STATE_DIR). Services pick up a change within
-half a second (their fault cache).
+(`.state/demo/demo.env`, or under $VIGIL_STATE_DIR). Services pick up a switch within
+half a second (their fault cache); slow-index acts on the database at once. The database
+is the one source of truth: switches are rows of demo_admin.faults, slow-index is on
+exactly while the index is missing.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import argparse
 import sys
 from typing import Any
 
-from demo import config, defects
+from demo import config, defects, slow_index
 from demo.db import DemoDbError, connect
 from demo.fault_state import FaultError, validate
 
@@ -34,7 +38,9 @@ def get_faults(dsn: str | None = None) -> dict[str, dict[str, Any]]:
     try:
         with conn, conn.cursor() as cur:
             cur.execute("SELECT name, enabled, value FROM demo_admin.faults ORDER BY name")
-            return {name: {"enabled": on, "value": value} for name, on, value in cur.fetchall()}
+            found = {name: {"enabled": on, "value": value} for name, on, value in cur.fetchall()}
+            found[config.SLOW_INDEX] = {"enabled": not slow_index.index_exists(cur), "value": None}
+            return found
     finally:
         conn.close()
 
@@ -42,8 +48,11 @@ def get_faults(dsn: str | None = None) -> dict[str, dict[str, Any]]:
 def set_fault(
     name: str, on: bool, dsn: str | None = None, value: float | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Switch a fault on or off (optionally with its rate/delay); returns every switch."""
+    """Switch a fault on or off (optionally with its rate/delay); returns every fault."""
     validate(name, value)
+    if name == config.SLOW_INDEX:
+        slow_index.switch(_dsn(dsn), on)
+        return get_faults(dsn)
     conn = connect(_dsn(dsn))
     try:
         with conn, conn.cursor() as cur:
@@ -58,7 +67,7 @@ def set_fault(
 
 
 def clear(dsn: str | None = None) -> dict[str, dict[str, Any]]:
-    """Every switch off, values back to their defaults."""
+    """Every fault off: switches back to their defaults, then the index recreated."""
     conn = connect(_dsn(dsn))
     try:
         with conn, conn.cursor() as cur:
@@ -70,6 +79,7 @@ def clear(dsn: str | None = None) -> dict[str, dict[str, Any]]:
                 )
     finally:
         conn.close()
+    slow_index.off(_dsn(dsn))
     return get_faults(dsn)
 
 
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", choices=[*config.FAULTS, "clear", "corrupt", "restore", "status"]
+        "command", choices=[*config.ALL_FAULTS, "clear", "corrupt", "restore", "status"]
     )
     parser.add_argument("state", nargs="?", choices=list(ON_OFF))
     parser.add_argument("--value", type=float, help="errors: rate 0..1; latency: delay in ms")
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.command in config.FAULTS:
+    if args.command in config.ALL_FAULTS:
         if args.state is None:
             parser.error(f"{args.command}: say on or off")
         set_fault(args.command, ON_OFF[args.state], args.dsn, args.value)

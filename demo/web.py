@@ -17,7 +17,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from demo import config
+from demo import config, slow_index
+from demo.db import DemoDbError
 from demo.fault_state import UPDATE_FAULT, ErrorGate, FaultCache, FaultError, validate
 from demo.metrics import add_metrics, metrics_middleware
 
@@ -199,7 +200,17 @@ def health_response(
 async def get_faults(request: web.Request) -> web.Response:
     request.app[FAULTS].invalidate()
     faults = await request.app[FAULTS].get(request.app[POOL])
-    return json_response({name: fault.as_json() for name, fault in faults.items()})
+    listed = {name: fault.as_json() for name, fault in faults.items()}
+    # Read here only, not by the fault cache: no service behaves differently for it.
+    try:
+        slow = await slow_index.is_on_async(request.app[POOL])
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        # Like the switches, the listing survives a database outage; null: unknown.
+        log.warning("cannot read whether %s is on: %s", config.SLOW_INDEX, exc)
+        listed[config.SLOW_INDEX] = {"enabled": None, "value": None}
+    else:
+        listed[config.SLOW_INDEX] = {"enabled": slow, "value": None}
+    return json_response(listed)
 
 
 async def post_faults(request: web.Request) -> web.Response:
@@ -213,7 +224,13 @@ async def post_faults(request: web.Request) -> web.Response:
         validate(name, value)
     except FaultError as exc:
         raise ApiError(422, str(exc)) from exc
-    await request.app[POOL].fetchrow(UPDATE_FAULT, name, enabled, value)
+    if name == config.SLOW_INDEX:
+        try:
+            await slow_index.switch_async(request.app[POOL], enabled)
+        except DemoDbError as exc:
+            raise ApiError(503, str(exc)) from exc
+    else:
+        await request.app[POOL].fetchrow(UPDATE_FAULT, name, enabled, value)
     return await get_faults(request)
 
 

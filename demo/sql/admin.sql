@@ -9,6 +9,8 @@ CREATE TABLE demo_admin.schema_version (
 
 -- Read by both services (cached <= 0.5 s) and written by the CLI or POST /admin/faults,
 -- so every writer and reader agrees without talking to each other.
+-- The slow-index fault has no row: it drops an index, and is on exactly while the index
+-- is missing (demo/slow_index.py).
 CREATE TABLE demo_admin.faults (
     name       text             PRIMARY KEY CHECK (name IN ('errors', 'latency', 'inventory-down')),
     enabled    boolean          NOT NULL DEFAULT false,

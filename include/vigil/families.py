@@ -16,11 +16,12 @@ from pydantic import AfterValidator
 
 from vigil.checks import HEALTH
 from vigil.family import Family, Gate
+from vigil.probes import PROBES
 from vigil.quality import QUALITY
 from vigil.spec.errors import did_you_mean
 
 # Pipeline order: a family's tasks run after the health of their targets is known.
-_REGISTRY: list[Family] = [HEALTH, QUALITY]
+_REGISTRY: list[Family] = [HEALTH, QUALITY, PROBES]
 
 __all__ = [
     "Family",
@@ -30,6 +31,7 @@ __all__ = [
     "get",
     "health",
     "names",
+    "pools",
     "registered",
 ]
 
@@ -51,6 +53,15 @@ def get(name: str) -> Family:
         f"unknown check family {name!r}; known: {', '.join(names())}"
         + (f" ({hint})" if hint else "")
     )
+
+
+def pools() -> dict[str, tuple[int, str]]:
+    """The Airflow pools the families' tasks run in: name -> (slots, description)."""
+    return {
+        f.pool: (f.pool_slots, f"Vigil {f.name} tasks: {f.pool_slots} at a time")
+        for f in _REGISTRY
+        if f.pool is not None
+    }
 
 
 def health() -> Family:

@@ -62,6 +62,13 @@ class Family:
     # "module:function", called as lint(spec) -> [Problem] by `vigil check-spec` for the
     # files a check points at (suites, snapshots); None: nothing beyond the spec itself.
     lint: str | None = None
+    # The Airflow pool its tasks run in (created by `make demo`'s stack; one slot for
+    # probes, so two probes never share a target's capacity or the machine's).
+    pool: str | None = None
+    pool_slots: int = 1
+    # Its tasks start once every earlier family's tasks are done: load must not share the
+    # environment with other checks (each would distort the other's figures).
+    after_others: bool = False
 
     @cached_property
     def kinds(self) -> tuple[str, ...]:
@@ -100,6 +107,15 @@ class Family:
             own: frozenset[str] | None = getattr(model, "target_kinds", None)
             found[kind] = own if own is not None else frozenset({kind})
         return found
+
+    def required_target_flag(self, check_kind: str) -> str | None:
+        """The target field that must be true for a check of `check_kind` to run against
+        it (`allow_load` for load probes), from the model's `requires_target_flag`."""
+        for model, kind in zip(self.models, self.kinds, strict=True):
+            if kind == check_kind:
+                flag: str | None = getattr(model, "requires_target_flag", None)
+                return flag
+        return None
 
     def accepts_target(self, check_kind: str, target_kind: str) -> bool:
         return target_kind in self.accepted_targets(check_kind)

@@ -68,11 +68,12 @@ class CheckResult(BaseModel):
     def of(
         cls, check: Any, family: str, status: Status, message: str, **fields: Any
     ) -> CheckResult:
-        """A result for spec check `check` (any model with id, target, severity, kind)."""
+        """A result for spec check `check` (any model with id, target, severity, kind), or
+        for a part of it when `check_id` (and `parent`) are given."""
         fields.setdefault("severity", getattr(check, "severity", Severity.CRITICAL))
         fields.setdefault("check_kind", str(getattr(check, "kind", "")))
+        fields.setdefault("check_id", str(getattr(check, "id", "?")))
         return cls(
-            check_id=str(getattr(check, "id", "?")),
             family=family,
             target=str(getattr(check, "target", "?")),
             status=status,

@@ -90,3 +90,19 @@ def inventory_down(system: Any) -> Iterator[None]:
     finally:
         faults.set_fault("inventory-down", False, dsn=system.dsn)
         wait_for_health(system.inventory_url, 200)
+
+
+@contextmanager
+def fault_on(system: Any, name: str, value: float | None = None) -> Iterator[None]:
+    """A demo fault on for the block (the services see it within their 0.5 s cache)."""
+    import time
+
+    from demo import faults
+
+    faults.set_fault(name, True, dsn=system.dsn, value=value)
+    time.sleep(0.7)
+    try:
+        yield
+    finally:
+        faults.clear(system.dsn)
+        time.sleep(0.7)

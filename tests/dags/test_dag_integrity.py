@@ -62,7 +62,7 @@ def test_daily_schedule_follows_spec_cron_and_timezone() -> None:
     dag = _dagbag().dags["demo_daily"]
     assert _cron(dag).expression == "0 6 * * *"
     assert str(_cron(dag).timezone) in ("UTC", "Timezone('UTC')")
-    assert dag.params["families"] == ["health", "quality"]
+    assert dag.params["families"] == ["health", "quality", "probes"]
 
 
 def test_tasks_are_grouped_by_kind_and_ordered_by_target_dependencies() -> None:
@@ -75,6 +75,13 @@ def test_tasks_are_grouped_by_kind_and_ordered_by_target_dependencies() -> None:
     # One data-quality task per database, gated on that database's health.
     assert dag.get_task("quality.demo-db").upstream_task_ids == {"health.demo-db"}
     assert dag.get_task("evaluate").upstream_task_ids == {"summarize"}
+    # Probes: in their one-slot pool, after their target's health and every other task.
+    others = {t for t in ids if t.startswith(("health.", "quality."))}
+    for target in ("orders-api", "demo-db"):
+        probes = dag.get_task(f"probes.{target}")
+        assert probes.pool == "vigil_probes"
+        assert probes.upstream_task_ids == others, target
+    assert dag.get_task("quality.demo-db").pool == "default_pool"
 
 
 def test_unknown_target_in_run_params_is_rejected() -> None:
@@ -110,6 +117,13 @@ PARSE_FORBIDDEN = (
     "vigil.results",
     "vigil.pg",
     "vigil.http_client",
+    # Performance probes: the load engine, its event loop and parser, the histogram.
+    "vigil.probes.run",
+    "vigil.probes.http_load",
+    "vigil.probes.measure",
+    "uvloop",
+    "httptools",
+    "hdrh",
 )
 
 # Run in a fresh interpreter: first what Airflow's own parsing brings (the DagBag, the SDK

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.conftest import inventory_down, run_dag, vigil_env
+from tests.dags.conftest import fault_on, inventory_down, run_dag, vigil_env
 from vigil.result import Status
 from vigil.results.store import ResultStore, RunRef
 
@@ -64,9 +64,21 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
         "payments-data",
         "demo-db-schema",
     }
-    # A first run has no earlier row count to compare with: those checks skip, saying so.
+    probes = {r.spec_check for r in results.values() if r.family == "probes"}
+    assert probes == {
+        "orders-api-load",
+        "order-history-latency",
+        "order-history-plan",
+        "demo-db-connections",
+    }
+    # A first run has no earlier row count to compare with, and no probe baseline yet:
+    # those checks skip, saying so.
     skipped = {k for k, r in results.items() if r.status is Status.SKIPPED}
-    assert skipped and all(k.endswith(".row_count.change") for k in skipped)
+    assert skipped and all(k.endswith((".row_count.change", ".baseline")) for k in skipped)
+    assert "orders-api-load.p95.baseline" in skipped
+    # Probes ran after every other check, in their one-slot pool.
+    states = _states(dag_run)
+    assert states["probes.orders-api"] == states["probes.demo-db"] == "success"
     assert {r.status for k, r in results.items() if k not in skipped} == {Status.PASSED}
     summary = ResultStore(env["AIRFLOW_CONN_VIGIL_RESULTS"]).recent_runs("demo", limit=1)[0]
     assert summary.state == "success"
@@ -95,6 +107,24 @@ def test_inventory_down_fails_inventory_and_skips_orders_with_the_reason(
     assert states["health.demo-db"] == "success"
     assert states["summarize"] == "failed"
     assert states["evaluate"] == "failed"
+
+
+def test_latency_turns_exactly_the_latency_thresholds_red(
+    env: dict[str, str], demo_system: Any
+) -> None:
+    with fault_on(demo_system, "latency", 300):
+        dag_run, run = _run({"families": ["health", "probes"]})
+    results = _results(env, run)
+    assert dag_run.state == "failed"
+    red = {k for k, r in results.items() if r.is_problem}
+    # 300 ms per request: p95 over its 250 ms, and 8 connections cannot serve 40/s.
+    assert red == {"orders-api-load.p95", "orders-api-load.rps"}, {
+        k: results[k].message for k in red
+    }
+    assert results["orders-api-load.p95"].observed["p95"] >= 300
+    states = _states(dag_run)
+    assert states["probes.orders-api"] == "failed"
+    assert states["health.orders-api"] == "success"
 
 
 def test_run_parameters_narrow_the_run_to_chosen_targets(env: dict[str, str]) -> None:

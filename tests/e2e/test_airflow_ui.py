@@ -8,6 +8,7 @@ A screenshot and the rendered DOM are kept under test-artifacts/e2e/.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -45,6 +46,24 @@ def finished_run(e2e_stack: control.Stack) -> str:
     return run_id
 
 
+def test_probes_ran_in_their_one_slot_pool_after_every_other_check(
+    e2e_stack: control.Stack, finished_run: str
+) -> None:
+    """The scheduler (not dag.test(), which ignores pools) ran the probe tasks in the pool
+    `vigil.stack up` created, one at a time, after the other families' tasks ended."""
+    pools = {p["name"]: p for p in e2e_stack.api().pools()}
+    assert pools["vigil_probes"]["slots"] == 1, pools.get("vigil_probes")
+    tis = {ti["task_id"]: ti for ti in e2e_stack.api().task_instances(DAG_ID, finished_run)}
+    probes = [ti for task_id, ti in tis.items() if task_id.startswith("probes.")]
+    others = [ti for task_id, ti in tis.items() if task_id.startswith(("health.", "quality."))]
+    assert probes and others
+    assert {ti["pool"] for ti in probes} == {"vigil_probes"}
+    assert {ti["state"] for ti in probes} == {"success"}
+    spans = sorted((ti["start_date"], ti["end_date"]) for ti in probes)
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans)), spans
+    assert max(ti["end_date"] for ti in others) <= min(start for start, _ in spans)
+
+
 def test_the_run_recorded_its_check_results(e2e_stack: control.Stack, finished_run: str) -> None:
     store = ResultStore(pg_uri(e2e_stack.ports, "vigil_results"))
     results = store.run_results(RunRef(ENVIRONMENT, CADENCE, DAG_ID, finished_run))
@@ -52,9 +71,7 @@ def test_the_run_recorded_its_check_results(e2e_stack: control.Stack, finished_r
     # Skips are allowed (a first run has no earlier row count to compare with); a failure
     # or an error against the healthy demo system is not.
     problems = [f"{r.check_id}: {r.status} {r.message}" for r in results if r.is_problem]
-    assert any(r.family == "health" for r in results) and any(
-        r.family == "quality" for r in results
-    )
+    assert {"health", "quality", "probes"} <= {r.family for r in results}
     assert not problems, "checks against the healthy demo system did not pass:\n" + "\n".join(
         problems
     )

@@ -9,12 +9,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg2
 import pytest
 import requests
 
-from demo import config, faults
+from demo import config, faults, slow_index
 from demo.config import ACME_TOKEN
+from demo.db import SQL_DIR
 from demo.launcher import DemoSystem
 from vigil.stack.postgres import LocalPostgres, free_port
 
@@ -40,7 +43,7 @@ def demo(pg: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(autouse=True)
 def all_faults_off(demo: DemoSystem) -> Iterator[None]:
     yield
-    faults.clear(demo.dsn)
+    faults.clear(demo.dsn)  # recreates the slow-index index too
 
 
 def until(predicate: Callable[[], bool], what: str, timeout: float = 5) -> None:
@@ -176,3 +179,139 @@ def test_cli_status_and_errors(demo: DemoSystem, tmp_path: Path) -> None:
     )
     assert nowhere.returncode == 1
     assert "DEMO_DATABASE_URL" in nowhere.stderr and str(tmp_path) in nowhere.stderr
+
+
+# --- slow-index: a schema change, not a switch ------------------------------------------
+ORDER_HISTORY = (
+    "SELECT id, status, total, created_at FROM orders WHERE tenant_id = %s AND customer_id = %s"
+    " ORDER BY created_at DESC LIMIT 20"
+)
+
+
+def sql(dsn: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(query, args)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def index_def(dsn: str) -> str | None:
+    rows = sql(dsn, "SELECT indexdef FROM pg_indexes WHERE indexname = %s", slow_index.INDEX)
+    return str(rows[0][0]) if rows else None
+
+
+def order_history_plan(dsn: str, analyze: bool = False) -> str:
+    """EXPLAIN of the order-history query for tenant 1 (acme), customer 42."""
+    explain = "EXPLAIN (ANALYZE, TIMING OFF) " if analyze else "EXPLAIN "
+    return "\n".join(row[0] for row in sql(dsn, explain + ORDER_HISTORY, 1, 42))
+
+
+def uses_the_index(plan: str) -> bool:
+    return f"Index Scan using {slow_index.INDEX}" in plan or (
+        f"Bitmap Index Scan on {slow_index.INDEX}" in plan
+    )
+
+
+@pytest.fixture
+def index_restored(demo: DemoSystem) -> Iterator[None]:
+    """Whatever a test does, the module's database ends with the index (as all_faults_off
+    also ensures, through clear)."""
+    try:
+        yield
+    finally:
+        slow_index.off(demo.dsn)
+    assert index_def(demo.dsn) is not None
+
+
+@pytest.mark.usefixtures("index_restored")
+def test_slow_index_drops_and_recreates_the_order_history_index(demo: DemoSystem) -> None:
+    assert slow_index.DEFINITION + ";" in (SQL_DIR / "schema.sql").read_text()
+    seeded = index_def(demo.dsn)
+    assert seeded == (
+        f"CREATE INDEX {slow_index.INDEX} ON public.orders USING btree (tenant_id, customer_id)"
+    )
+    before = order_history_plan(demo.dsn)
+    assert uses_the_index(before), before
+    assert faults.get_faults(demo.dsn)["slow-index"] == {"enabled": False, "value": None}
+
+    for _ in range(2):  # on twice is harmless
+        assert faults.set_fault("slow-index", True, dsn=demo.dsn)["slow-index"]["enabled"]
+        assert index_def(demo.dsn) is None and slow_index.is_on(demo.dsn)
+    dropped = order_history_plan(demo.dsn)
+    # No index leads with customer_id any more: the query reads the whole tenant and
+    # filters. On the seed the planner reads tenant 1 through the unique (tenant_id,
+    # idempotency_key) index rather than scanning the table; either is the slow path.
+    assert slow_index.INDEX not in dropped, dropped
+    assert "Seq Scan on orders" in dropped or ("orders_tenant_id_idempotency_key_key" in dropped), (
+        dropped
+    )
+    assert "customer_id = 42" in dropped.split("Filter:")[1].splitlines()[0], dropped
+    tenant_orders = sql(demo.dsn, "SELECT count(*) FROM orders WHERE tenant_id = 1")[0][0]
+    assert tenant_orders >= 1000
+    analyzed = order_history_plan(demo.dsn, analyze=True)
+    removed = [int(line.split(":")[1]) for line in analyzed.splitlines() if "Rows Removed" in line]
+    assert removed and removed[0] >= tenant_orders, analyzed  # customer 42 is globex's
+
+    for _ in range(2):  # off twice is harmless
+        assert not faults.set_fault("slow-index", False, dsn=demo.dsn)["slow-index"]["enabled"]
+        assert index_def(demo.dsn) == seeded  # exactly as schema.sql defines it
+    after = order_history_plan(demo.dsn)
+    assert uses_the_index(after) and "Filter:" not in after, after
+    assert "Seq Scan" not in after
+
+
+@pytest.mark.usefixtures("index_restored")
+def test_slow_index_via_cli_status_and_clear(demo: DemoSystem) -> None:
+    status = cli(demo, "status")
+    assert status.returncode == 0 and "slow-index      off" in status.stdout
+    for _ in range(2):
+        switched = cli(demo, "slow-index", "on")
+        assert switched.returncode == 0, switched.stderr
+        assert "slow-index      ON\n" in switched.stdout
+    assert index_def(demo.dsn) is None
+    assert "slow-index      ON\n" in cli(demo, "status").stdout
+    assert cli(demo, "slow-index").returncode == 2
+    with_value = cli(demo, "slow-index", "off", "--value", "1")
+    assert with_value.returncode == 1 and "slow-index takes no value" in with_value.stderr
+    assert index_def(demo.dsn) is None  # the refused call changed nothing
+    # The switches are unaffected, and clear puts back both.
+    faults.set_fault("latency", True, dsn=demo.dsn, value=5)
+    cleared = cli(demo, "clear")
+    assert cleared.returncode == 0, cleared.stderr
+    assert "slow-index      off" in cleared.stdout and "latency         off" in cleared.stdout
+    assert index_def(demo.dsn) is not None
+    assert uses_the_index(order_history_plan(demo.dsn))
+    for _ in range(2):
+        assert "slow-index      off" in cli(demo, "slow-index", "off").stdout
+    assert cli(demo, "clear").returncode == 0  # clear with the index present: a no-op
+
+
+@pytest.mark.usefixtures("index_restored")
+def test_slow_index_through_the_admin_endpoint(demo: DemoSystem) -> None:
+    listed = get(f"{demo.inventory_url}/admin/faults", ADMIN).json()
+    assert listed["slow-index"] == {"enabled": False, "value": None}
+    admin = f"{demo.orders_url}/admin/faults"
+    body = {"name": "slow-index", "enabled": True}
+    assert requests.post(admin, json=body, timeout=5).status_code == 401
+    valued = requests.post(admin, json={**body, "value": 1}, headers=ADMIN, timeout=5)
+    assert valued.status_code == 422 and "takes no value" in valued.json()["error"]
+    switched = requests.post(admin, json=body, headers=ADMIN, timeout=5)
+    assert switched.status_code == 200, switched.text
+    assert switched.json()["slow-index"] == {"enabled": True, "value": None}
+    assert switched.json()["errors"]["enabled"] is False  # the switches are untouched
+    assert index_def(demo.dsn) is None
+    # Other service sees it, and the services keep serving (their fault cache only knows
+    # the switches in demo_admin.faults).
+    assert get(f"{demo.inventory_url}/admin/faults", ADMIN).json()["slow-index"]["enabled"]
+    assert get(f"{demo.orders_url}/v1/orders?limit=5").status_code == 200
+    assert get(f"{demo.inventory_url}/v1/products?limit=5").status_code == 200
+    assert "slow-index      ON" in cli(demo, "status").stdout
+    again = requests.post(admin, json=body, headers=ADMIN, timeout=5)
+    assert again.status_code == 200 and again.json()["slow-index"]["enabled"] is True
+    off = requests.post(admin, json={**body, "enabled": False}, headers=ADMIN, timeout=5)
+    assert off.status_code == 200 and off.json()["slow-index"]["enabled"] is False
+    assert index_def(demo.dsn) is not None
+    assert uses_the_index(order_history_plan(demo.dsn))

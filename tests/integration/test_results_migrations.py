@@ -35,7 +35,15 @@ def query(dsn: str, sql: str) -> list[tuple[Any, ...]]:
 
 # Every shipped migration, and the tables they create: later migrations add to these.
 SHIPPED = [m.version for m in load()]
-TABLES = ["alert_notifications", "alerts", "check_results", "runs", "schema_migrations", "silences"]
+TABLES = [
+    "alert_notifications",
+    "alerts",
+    "check_results",
+    "probe_figures",
+    "runs",
+    "schema_migrations",
+    "silences",
+]
 
 
 def vigil_tables(dsn: str) -> list[str]:

@@ -123,7 +123,7 @@ def test_with_a_results_store_the_run_is_recorded(
     ("args", "words"),
     [
         (("--targets", "orders-apii"), "unknown target 'orders-apii'"),
-        (("--families", "probes"), "unknown family 'probes'"),
+        (("--families", "scenarios"), "unknown family 'scenarios'"),
     ],
 )
 def test_bad_arguments_exit_two_and_run_nothing(

@@ -218,3 +218,16 @@ def test_the_dockerfile_copies_only_folders_that_exist() -> None:
         sources = [p for p in line.split()[1:-1] if not p.startswith("--")]
         missing += [s for s in sources if not (REPO / s).exists()]
     assert not missing, f"Dockerfile COPYs what the repo lacks: {missing}"
+
+
+def test_init_creates_every_pool_the_families_run_in() -> None:
+    """A task in a pool that does not exist is never scheduled: airflow-init creates each
+    one, with the slots `vigil.stack up` gives it (one source: vigil.families.pools())."""
+    from vigil import families
+
+    init = services()["airflow-init"]
+    command = init["command"] if isinstance(init["command"], str) else " ".join(init["command"])
+    expected = families.pools()
+    assert expected, "no family declares a pool; this test has nothing to hold"
+    for name, (slots, description) in expected.items():
+        assert f'airflow pools set {name} {slots} "{description}"' in command, name

@@ -124,6 +124,43 @@ CASES = [
     ("secret_object_body.yaml", 14, "checks.health[0].body.credentials.pass", "literal secret"),
     ("secret_binary.yaml", 14, "checks.health[0].body.password", "(a !!binary value)"),
     ("unknown_secret_key.yaml", 12, "alerts.channels.mail.password", "unknown key 'password'"),
+    # Performance probes: consent, ceilings, thresholds parsed at load.
+    ("probe_no_allow_load.yaml", 10, "checks.probes[0].target", "does not declare allow_load"),
+    ("probe_pg_no_allow_load.yaml", 10, "checks.probes[0].target", "'pg_query' check sends load"),
+    ("probe_bad_threshold.yaml", 15, "checks.probes[0].thresholds[1]", "did you mean 'p99'?"),
+    ("probe_bad_threshold.yaml", 16, "checks.probes[0].thresholds[2]", "a share; write 1%"),
+    ("probe_bad_threshold.yaml", 17, "checks.probes[0].thresholds[3]", "cannot read threshold"),
+    (
+        "probe_over_ceiling.yaml",
+        14,
+        "checks.probes[0].load.connections",
+        "less than or equal to 256",
+    ),
+    ("probe_over_ceiling.yaml", 15, "checks.probes[0].load.max_requests", "or equal to 2000000"),
+    (
+        "probe_over_ceiling.yaml",
+        18,
+        "checks.probes[0].profiles.heavy.duration_s",
+        "less than or equal to 300",
+    ),
+    ("probe_open_without_rate.yaml", 13, "checks.probes[0].load", "open-loop load needs rate"),
+    ("probe_unknown_profile.yaml", 19, "schedules.weekly.probe_profile", "did you mean 'heavy'?"),
+    ("probe_wrong_figure.yaml", 12, "checks.probes[0].thresholds", "no figure 'rps'"),
+    ("probe_wrong_figure.yaml", 13, "checks.probes[1]", "needs at least one of uses_index"),
+    ("probe_wrong_figure.yaml", 19, "checks.probes[2].target", "unknown target 'orders'"),
+    (
+        "probe_secret_header.yaml",
+        17,
+        "checks.probes[0].mix[1].headers.Authorization",
+        "holds a literal secret",
+    ),
+    (
+        "probe_secret_header.yaml",
+        18,
+        "checks.probes[0].thresholds[1]",
+        "abort_when thresholds only",
+    ),
+    ("probe_secret_header.yaml", 19, "checks.probes[0].abort_when[0]", "cannot use a baseline"),
 ]
 
 

@@ -117,6 +117,7 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
             retries=1,
         )
         health: dict[str, PythonOperator] = {}
+        earlier: list[PythonOperator] = []
         for name in chosen:
             family = families.get(name)
             group = _family_group(spec, name, op_kwargs)
@@ -126,7 +127,11 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
                 elif target in health:
                     # Other families wait for their target's health, and skip when it failed.
                     health[target] >> task
+                if family.after_others:
+                    # Load measured while other checks run measures both: wait for them.
+                    earlier >> task
                 task >> summarize
+            earlier += group.values()
     return dag
 
 
@@ -148,6 +153,7 @@ def _family_group(spec: Spec, family: str, op_kwargs: dict[str, Any]) -> dict[st
                 # one of them is unhealthy, rather than failing as "upstream failed".
                 trigger_rule=TriggerRule.ALL_DONE,
                 doc_md=_target_doc(spec, family, target),
+                pool=record.pool,  # None: Airflow's default pool
             )
             for target in targets
         }

@@ -1,8 +1,9 @@
 """The slice of the results store the rules read: the evaluated run and the runs before it.
 
 One query loads the environment's newest runs up to and including the evaluated one (so a
-re-evaluation of an older run sees exactly what it saw the first time), with their results.
-Every rule then works on this in memory: a few hundred runs of tens of checks.
+re-evaluation of an older run sees exactly what it saw the first time), with their results;
+a second one, by those runs' keys, the figures their performance probes measured. Every
+rule then works on this in memory: a few hundred runs of tens of checks.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ WHERE ch.rn <= %(runs)s
 ORDER BY ch.started_at DESC, ch.id DESC, c.check_id
 """
 
+# The figures of the loaded runs' probes (probe_figures_run_check_key serves `run = ANY`).
+LOAD_PROBES = """
+SELECT run, check_id, target, profile, passed, figures
+FROM vigil.probe_figures WHERE run = ANY(%(runs)s)
+ORDER BY run, check_id
+"""
+
 # The pipeline's skip reason names each unhealthy dependency; `blocked_by` in details,
 # when a runner records it, is preferred over reading the prose.
 _BLOCKER = re.compile(r"(?:^|;\s*)([a-z][a-z0-9_-]*) (?:is unhealthy|has no health result)")
@@ -76,6 +84,17 @@ class Row:
         return self.started_at + timedelta(milliseconds=self.duration_ms)
 
 
+@dataclass(frozen=True)
+class ProbeFigures:
+    """What one performance probe measured in one run (vigil.results.probe_figures)."""
+
+    check_id: str
+    target: str
+    profile: str  # "default" or the load profile it ran under
+    passed: bool  # every threshold of the probe held in that run
+    figures: dict[str, float]  # p50..p99.9, max, mean (ms), rps, error_rate, counts
+
+
 @dataclass
 class RunRecord:
     pk: int
@@ -85,6 +104,7 @@ class RunRecord:
     ended_at: datetime | None
     dry_run: bool
     results: dict[str, Row] = field(default_factory=dict)
+    probes: dict[str, ProbeFigures] = field(default_factory=dict)  # by probe (check) id
 
     def rows(self) -> Iterator[Row]:
         return iter(self.results.values())
@@ -127,12 +147,15 @@ def load_history(
     with db.transaction(kwargs, f"read the history before run {run}", readonly=True) as cur:
         cur.execute(LOAD, params)
         rows = cur.fetchall()
-    if not rows:
-        raise StoreError(
-            f"run {run} is not in the results store at {db.describe(kwargs)}; "
-            "its results must be recorded before alerts are evaluated"
-        )
-    history = History(_group(rows))
+        if not rows:
+            raise StoreError(
+                f"run {run} is not in the results store at {db.describe(kwargs)}; "
+                "its results must be recorded before alerts are evaluated"
+            )
+        history = History(_group(rows))
+        # By the keys of the runs just read: a re-evaluation sees the same runs' figures.
+        cur.execute(LOAD_PROBES, {"runs": [r.pk for r in history.runs]})
+        _attach_probes(history.runs, cur.fetchall())
     history.truncated = len(history.runs) >= HARD_CAP
     _check_ref(run, history.current.ref)
     return history
@@ -147,6 +170,19 @@ def _group(rows: Sequence[Mapping[str, Any]]) -> list[RunRecord]:
         if row["check_id"] is not None:
             record.results[row["check_id"]] = _row(row)
     return list(runs.values())  # dicts keep the query's newest-first order
+
+
+def _attach_probes(runs: Sequence[RunRecord], rows: Sequence[Mapping[str, Any]]) -> None:
+    by_pk = {r.pk: r for r in runs}
+    for row in rows:
+        figures = {
+            str(k): float(v)
+            for k, v in dict(row["figures"] or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        by_pk[int(row["run"])].probes[row["check_id"]] = ProbeFigures(
+            row["check_id"], row["target"], row["profile"], bool(row["passed"]), figures
+        )
 
 
 def _run_record(row: Mapping[str, Any]) -> RunRecord:

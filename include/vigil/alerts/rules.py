@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.alerts.history import History, Row
-from vigil.alerts.signals import SIGNALS
+from vigil.alerts.signals import SIGNALS, ProbeLatency, Series
 from vigil.spec.alerts import (
     ConsecutiveFailures,
     DurationRegression,
+    LatencyRegression,
     RuleBase,
     RunFailureRate,
     WindowFailureRate,
@@ -79,8 +80,8 @@ def _names(rows: list[Row]) -> str:
     return ", ".join(ids[:MAX_NAMES]) + more
 
 
-def _runs(n: int) -> str:
-    return f"{n} run" if n == 1 else f"{n} runs"
+def _runs(n: int, noun: str = "run") -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _pct(value: float) -> str:
@@ -203,39 +204,71 @@ def consecutive_failures(rule: Any, history: History) -> list[Finding]:
     return findings
 
 
-def duration_regression(rule: Any, history: History) -> list[Finding]:
-    assert isinstance(rule, DurationRegression)
+@dataclass(frozen=True)
+class Comparison:
+    """A Series' current value against the median of its baseline, as the regression
+    rules judge it."""
+
+    baseline: list[float]  # the samples compared against, newest first
+    median: float
+    ratio: float | None  # current / median, None when the median is 0 (JSON has no inf)
+    breaching: bool
+
+    @property
+    def times(self) -> str:
+        return f"{self.ratio:.1f}x" if self.ratio is not None else "above"
+
+
+def compare(
+    series: Series, *, factor: float, baseline_runs: int, min_runs: int, floor: float
+) -> Comparison | None:
+    """Breaching when the current value is above `factor` x the median of the newest
+    `baseline_runs` samples and at least `floor`; None while fewer than `min_runs` exist."""
+    baseline = series.baseline[:baseline_runs]
+    if len(baseline) < min_runs:
+        return None
+    median = statistics.median(baseline)
+    breaching = series.current > factor * median and series.current >= floor
+    ratio = round(series.current / median, 2) if median else None
+    return Comparison(baseline, median, ratio, breaching)
+
+
+def _regressions(
+    rule: DurationRegression | LatencyRegression,
+    serieses: Iterable[Series],
+    floor: float,
+    title: Callable[[Series, Comparison], str],
+    **detail: Any,
+) -> list[Finding]:
+    """One finding per series the baseline can judge."""
     findings = []
-    for series in SIGNALS[rule.subject].series(history, rule.select):
-        baseline = series.baseline[: rule.baseline_runs]
-        if len(baseline) < rule.min_runs:
-            continue
-        median = statistics.median(baseline)
-        limit = rule.factor * median
-        breaching = series.current > limit and series.current >= rule.min_duration_ms
-        ratio = round(series.current / median, 2) if median else None  # JSON has no inf
-        times = f"{ratio:.1f}x" if ratio is not None else "above"
-        title = (
-            f"{series.label} took {series.current:.0f} {series.unit}, {times} the median "
-            f"{median:.0f} {series.unit} of the last {len(baseline)} successful runs "
-            f"(limit {rule.factor:g}x)"
+    for series in serieses:
+        found = compare(
+            series,
+            factor=rule.factor,
+            baseline_runs=rule.baseline_runs,
+            min_runs=rule.min_runs,
+            floor=floor,
         )
-        detail = {
+        if found is None:
+            continue
+        details = {
             "current": series.current,
-            "median": median,
+            "median": found.median,
             "factor": rule.factor,
-            "ratio": ratio,
-            "baseline": baseline,
+            "ratio": found.ratio,
+            "baseline": found.baseline,
             "unit": series.unit,
+            **detail,
         }
         findings.append(
             Finding(
                 rule,
                 series.scope,
-                breaching,
-                not breaching,
-                title,
-                detail,
+                found.breaching,
+                not found.breaching,
+                title(series, found),
+                details,
                 series.target,
                 series.family,
             )
@@ -243,9 +276,43 @@ def duration_regression(rule: Any, history: History) -> list[Finding]:
     return findings
 
 
+def duration_regression(rule: Any, history: History) -> list[Finding]:
+    assert isinstance(rule, DurationRegression)
+
+    def title(series: Series, found: Comparison) -> str:
+        return (
+            f"{series.label} took {series.current:.0f} {series.unit}, {found.times} the median "
+            f"{found.median:.0f} {series.unit} of the last {len(found.baseline)} successful "
+            f"runs (limit {rule.factor:g}x)"
+        )
+
+    serieses = SIGNALS[rule.subject].series(history, rule.select)
+    return _regressions(rule, serieses, rule.min_duration_ms, title)
+
+
+def latency_regression(rule: Any, history: History) -> list[Finding]:
+    assert isinstance(rule, LatencyRegression)
+
+    def title(series: Series, found: Comparison) -> str:
+        return (
+            f"{series.label} was {_ms(series.current)} ms, {found.times} the median "
+            f"{_ms(found.median)} ms of the last {_runs(len(found.baseline), 'passing run')} "
+            f"(limit {rule.factor:g}x)"
+        )
+
+    serieses = ProbeLatency(rule.metric).series(history, rule.select)
+    return _regressions(rule, serieses, rule.min_latency_ms, title, metric=rule.metric)
+
+
+def _ms(value: float) -> str:
+    """Whole milliseconds, but a tenth below 10 ms (a fast query's 0.4 ms is not 0)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
 EVALUATORS: dict[type, Callable[[Any, History], list[Finding]]] = {
     RunFailureRate: run_failure_rate,
     WindowFailureRate: window_failure_rate,
     ConsecutiveFailures: consecutive_failures,
     DurationRegression: duration_regression,
+    LatencyRegression: latency_regression,
 }

@@ -1,11 +1,11 @@
 """Signals: what a regression rule measures, per scope, now and in its baseline.
 
-A Signal turns the loaded history into Series: for each scope (the run, a task, a check)
-the value in the evaluated run and the values of earlier successful runs, newest first.
-`duration_regression` compares the two and knows nothing else about where values come
-from. Latency regressions from performance probes plug in the same way: a `ProbeLatency`
-signal reading a percentile per probe (from the probe-metrics table, once History loads
-it), registered in SIGNALS under "probe_latency" and named in the rule's `subject`.
+A Signal turns the loaded history into Series: for each scope (the run, a task, a check,
+a probe) the value in the evaluated run and the values of earlier successful runs, newest
+first. The regression rules compare the two and know nothing else about where values come
+from: `duration_regression` reads the signal its `subject` names in SIGNALS, and
+`latency_regression` a `ProbeLatency` of its `metric` (a percentile of each performance
+probe, from the probe figures History loads with the runs).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vigil.alerts.history import History, Row, RunRecord
+from vigil.alerts.history import History, ProbeFigures, Row, RunRecord
+from vigil.probes import FAMILY as PROBES
+from vigil.result import Severity
 from vigil.spec.alerts import Select
 
 
@@ -136,6 +138,61 @@ class CheckDuration:
                 )
             )
         return out
+
+
+class ProbeLatency:
+    """One latency figure (p95, ...) of each performance probe in the evaluated run, against
+    the same probe's figure under the same load profile in earlier runs where all of its
+    thresholds passed (a regression must not become the norm)."""
+
+    name = "probe_latency"
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+
+    def series(self, history: History, select: Select) -> list[Series]:
+        out = []
+        current = history.current
+        for probe in sorted(current.probes.values(), key=lambda p: (p.check_id, p.profile)):
+            value = probe.figures.get(self.metric)
+            if value is None or not _admits(select, probe, current):
+                continue  # no such figure (nothing succeeded to be timed), or not selected
+            baseline = [
+                earlier.figures[self.metric]
+                for earlier in (run.probes.get(probe.check_id) for run in history.runs[1:])
+                if earlier is not None
+                and earlier.passed
+                and earlier.profile == probe.profile
+                and self.metric in earlier.figures
+            ]
+            out.append(
+                Series(
+                    {"check_id": probe.check_id, "profile": probe.profile},
+                    f"probe {probe.check_id} {self.metric} (profile {probe.profile})",
+                    value,
+                    baseline,
+                    unit="ms",
+                    target=probe.target,
+                    family=PROBES,
+                    check_ids=sorted(r.check_id for r in _results_of(probe, current))
+                    or [probe.check_id],
+                )
+            )
+        return out
+
+
+def _results_of(probe: ProbeFigures, run: RunRecord) -> list[Row]:
+    """The probe's results in the run: one per threshold (parts of the probe), or its own."""
+    return [r for r in run.rows() if probe.check_id in (r.check_id, r.parent)]
+
+
+def _admits(select: Select, probe: ProbeFigures, run: RunRecord) -> bool:
+    """As for any check, by the severity of the probe's results; a probe with no result
+    in the run (its figures were stored, its results not) has no known severity, and the
+    selector's severity does not hold it back."""
+    known = {r.severity for r in _results_of(probe, run)}
+    severities = known or {select.severity or Severity.WARNING}
+    return any(select.admits(PROBES, probe.target, s) for s in severities)
 
 
 SIGNALS: dict[str, Signal] = {s.name: s for s in (RunDuration(), TaskDuration(), CheckDuration())}

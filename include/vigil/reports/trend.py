@@ -1,4 +1,5 @@
-"""The weekly trend report: pass and failure rate per day, slowest checks, run durations."""
+"""The weekly trend report: pass and failure rate per day, slowest checks, run durations,
+and the performance probes' latency and throughput (vigil.reports.probe_trends)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from vigil.reports import render, svg
+from vigil.reports import probe_trends, render, svg
 from vigil.reports.data import (
     Counts,
     DayStats,
@@ -142,6 +143,7 @@ def render_trend_report(
         title=f"Vigil trend report — {environment}, {data.window.first} to {data.window.last}",
         data=data,
         charts=charts(data),
+        probes=probe_trends.section(store, environment, data.window),
     )
 
 

@@ -120,7 +120,7 @@ class ResultStore:
         action = f"record {len(latest)} result(s) for run {run}"
         self._ensure_schema(action)
         with db.transaction(self._kwargs, action) as cur:
-            run_pk = self._ensure_run(cur, run, first)
+            run_pk = self.ensure_run(cur, run, first)
             if replace is not None:
                 cur.execute(
                     queries.DELETE_STALE,
@@ -142,12 +142,12 @@ class ResultStore:
         action = f"finish run {run}"
         self._ensure_schema(action)
         with db.transaction(self._kwargs, action) as cur:
-            run_pk = self._ensure_run(cur, run, None)
+            run_pk = self.ensure_run(cur, run, None)
             cur.execute(queries.REFRESH_RUN, {"run": run_pk, "finish": True, "ended_at": ended_at})
             return queries.to_summary(db.returned_row(cur, action))
 
     @staticmethod
-    def _ensure_run(cur: Any, run: RunRef, started_at: datetime | None) -> int:
+    def ensure_run(cur: Any, run: RunRef, started_at: datetime | None) -> int:
         cur.execute(queries.ENSURE_RUN, {**_ref_params(run), "started_at": started_at})
         row = cur.fetchone()
         _check_same_run(run, row)

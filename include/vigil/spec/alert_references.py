@@ -1,5 +1,6 @@
 """Cross references inside `alerts:`: routes and rules name channels, rules name targets,
-windows fit the history, baselines hold their minimum — each problem at its own line.
+windows and baselines fit the history, baselines hold their minimum — each problem at its
+own line.
 
 Like `references.py`, the pass reads the validated models or the raw parsed YAML (where it
 tolerates any shape), so the loader can place each problem on the line that causes it,
@@ -15,7 +16,9 @@ from vigil.spec.errors import did_you_mean
 from vigil.spec.references import Loc, ReferenceProblem
 
 DEFAULT_HISTORY_RUNS = 200  # AlertsConfig.history_runs' default
-DEFAULT_BASELINE = (7, 3)  # DurationRegression's baseline_runs, min_runs defaults
+# (baseline_runs, min_runs) defaults of the rules that judge against a baseline:
+# DurationRegression's and LatencyRegression's.
+DEFAULT_BASELINES = {"duration_regression": (7, 3), "latency_regression": (10, 3)}
 
 
 def alert_problems(
@@ -37,7 +40,7 @@ def alert_problems(
         problems += _rule_channel_problems(rule, channels, here)
         problems += _select_problems(_get(rule, "select"), targets, (*here, "select"))
         problems += _window_problems(rule, history, here)
-        problems += _baseline_problems(rule, here)
+        problems += _baseline_problems(rule, history, here)
     return problems
 
 
@@ -116,12 +119,14 @@ def _window_problems(rule: Any, history: int, loc: Loc) -> Iterator[ReferencePro
         )
 
 
-def _baseline_problems(rule: Any, loc: Loc) -> Iterator[ReferenceProblem]:
-    if _get(rule, "kind") != "duration_regression":
+def _baseline_problems(rule: Any, history: int, loc: Loc) -> Iterator[ReferenceProblem]:
+    kind = _get(rule, "kind")
+    defaults = DEFAULT_BASELINES.get(kind) if isinstance(kind, str) else None
+    if defaults is None:
         return
     baseline, minimum = (_get(rule, key) for key in ("baseline_runs", "min_runs"))
-    baseline = baseline if _is_int(baseline) else DEFAULT_BASELINE[0]
-    minimum = minimum if _is_int(minimum) else DEFAULT_BASELINE[1]
+    baseline = baseline if _is_int(baseline) else defaults[0]
+    minimum = minimum if _is_int(minimum) else defaults[1]
     if minimum > baseline:
         yield ReferenceProblem(
             (*loc, "min_runs"),
@@ -130,6 +135,19 @@ def _baseline_problems(rule: Any, loc: Loc) -> Iterator[ReferenceProblem]:
             found=str(minimum),
             expected=f"at most baseline_runs ({baseline})",
             hint=f"lower min_runs, or raise baseline_runs to {minimum}",
+        )
+    elif 1 <= history <= minimum:  # (history_runs below 1 is its own field's problem)
+        # The history holds the evaluated run and history_runs - 1 runs before it: the
+        # baseline's samples come from those (fewer when some did not pass, or did not
+        # run the probe), so a minimum they cannot reach means a rule that never fires.
+        yield ReferenceProblem(
+            (*loc, "min_runs"),
+            f"min_runs ({minimum}) needs more earlier runs than alerts.history_runs "
+            f"({history}) loads ({history - 1} before the evaluated run): the rule would "
+            "never fire",
+            found=str(minimum),
+            expected=f"at most {history - 1}",
+            hint=f"lower min_runs, or raise alerts.history_runs to {minimum + 1}",
         )
 
 

@@ -1,6 +1,6 @@
 """Alert rules, routes and channels: the `alerts:` section of a spec.
 
-Four rule kinds, discriminated by `kind`; every model forbids unknown keys and is frozen.
+Five rule kinds, discriminated by `kind`; every model forbids unknown keys and is frozen.
 A rule fires for a *scope* (the run, a group, a check) and is then one alert, identified by
 its fingerprint (rule id + scope), until it resolves.
 """
@@ -106,11 +106,39 @@ class DurationRegression(RuleBase):
     min_duration_ms: float = Field(default=0.0, ge=0, le=86_400_000)
 
 
+# The latency figures of a probe (vigil.probes.thresholds.LATENCY_METRICS but `min`: a
+# faster floor says little), in ms.
+LatencyMetric = Literal["p50", "p90", "p95", "p99", "p99.9", "max", "mean"]
+
+
+class LatencyRegression(RuleBase):
+    kind: Literal["latency_regression"]
+    # One series per performance probe and load profile: this run's figure against the
+    # median of the same probe's figure under the same profile in earlier passing runs.
+    metric: LatencyMetric = "p95"
+    factor: float = Field(default=1.5, gt=1)
+    baseline_runs: int = Field(default=10, ge=1, le=100)
+    # Passing runs needed in the baseline before the rule may fire.
+    min_runs: int = Field(default=3, ge=1, le=100)
+    # Ignore regressions below this latency (a 0.4 ms query at 0.9 ms is noise).
+    min_latency_ms: float = Field(default=0.0, ge=0, le=3_600_000)
+
+
 Rule = Annotated[
-    RunFailureRate | WindowFailureRate | ConsecutiveFailures | DurationRegression,
+    RunFailureRate
+    | WindowFailureRate
+    | ConsecutiveFailures
+    | DurationRegression
+    | LatencyRegression,
     Field(discriminator="kind"),
 ]
-RULE_MODELS = (RunFailureRate, WindowFailureRate, ConsecutiveFailures, DurationRegression)
+RULE_MODELS = (
+    RunFailureRate,
+    WindowFailureRate,
+    ConsecutiveFailures,
+    DurationRegression,
+    LatencyRegression,
+)
 RULE_KINDS: tuple[str, ...] = tuple(
     get_args(cls.model_fields["kind"].annotation)[0] for cls in RULE_MODELS
 )

@@ -64,7 +64,9 @@ def _reference_problems(parsed: Parsed, model: type[Spec]) -> list[Problem]:
     checks = parsed.data.get("checks")
     targets = parsed.data.get("targets")
     alerts = parsed.data.get("alerts")
-    for ref in reference_problems(targets, checks, TARGET_KINDS, model.families(), alerts):
+    schedules = parsed.data.get("schedules")
+    found = reference_problems(targets, checks, TARGET_KINDS, model.families(), alerts, schedules)
+    for ref in found:
         parsed.add_at(ref.loc, ref.message, found=ref.found, expected=ref.expected, hint=ref.hint)
     return parsed.problems[before:]
 

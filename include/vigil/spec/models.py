@@ -62,8 +62,17 @@ class _HttpApiTarget(TargetBase):
     _headers = field_validator("headers")(reject_literal_secret_headers)
 
 
+# Performance probes that push load (http_load, pg_query, pg_connections) run only against
+# a target that says it may take it: never by default, and `vigil check-spec` names the
+# probe's line when it is missing.
+ALLOW_LOAD = Field(
+    default=False, description="performance probes may send load to this target (test copies)"
+)
+
+
 class HttpTarget(_HttpApiTarget):
     kind: Literal["http"]
+    allow_load: bool = ALLOW_LOAD
 
 
 class PrometheusTarget(_HttpApiTarget):
@@ -76,6 +85,7 @@ class PrometheusTarget(_HttpApiTarget):
 class PostgresTarget(TargetBase):
     kind: Literal["postgres"]
     conn_id: NonEmpty = Field(description="Airflow connection id holding host, login and password")
+    allow_load: bool = ALLOW_LOAD
 
 
 class TcpTarget(TargetBase):
@@ -220,6 +230,9 @@ class Cadence(Strict):
     enabled: bool = True
     # Which check families this cadence runs; None means every family the spec declares.
     families: list[FamilyName] | None = None
+    # The load profile its performance probes run under (a probe's `profiles.<name>`);
+    # None, or a probe without that profile: the probe's own `load`.
+    probe_profile: Name | None = None
 
     _cron = field_validator("cron")(check_cron)
 
@@ -270,7 +283,7 @@ class Spec(Strict):
         # The loader runs the same pass on the raw YAML to place each problem on its line;
         # this keeps a directly constructed Spec from holding dangling references.
         problems = reference_problems(
-            self.targets, self.checks, TARGET_KINDS, self.families(), self.alerts
+            self.targets, self.checks, TARGET_KINDS, self.families(), self.alerts, self.schedules
         )
         if problems:
             raise SpecReferenceError(

@@ -50,11 +50,13 @@ def reference_problems(
     kinds: Collection[str],
     families: Collection[Family],
     alerts: Any = None,
+    schedules: Any = None,
 ) -> list[ReferenceProblem]:
     """Every unresolved reference. `kinds` are the valid target kinds (others are reported
     by field validation; comparing against them here would only repeat that); `families`
     say which target kinds each `checks.<family>` section accepts; `alerts` is the
-    `alerts:` section (its own pass: spec/alert_references.py)."""
+    `alerts:` section (its own pass: spec/alert_references.py); `schedules` name load
+    profiles the checks must define."""
     from vigil.spec.alert_references import alert_problems  # it builds on this module
 
     declared = dict(_items(targets))
@@ -63,7 +65,30 @@ def reference_problems(
     sections = {f.name: f for f in families}
     problems += _check_problems(declared, checks, kinds, sections)
     problems += alert_problems(alerts, list(declared))
+    problems += _profile_problems(schedules, checks)
     return problems
+
+
+def _profile_problems(schedules: Any, checks: Any) -> Iterator[ReferenceProblem]:
+    """A cadence's `probe_profile` is one some check defines (a typo would silently run
+    every probe under its everyday load)."""
+    defined: set[str] = set()
+    for _section, items in _items(checks):
+        for check in items if isinstance(items, list) else []:
+            profiles = _get(check, "profiles")
+            if isinstance(profiles, Mapping):
+                defined.update(k for k in profiles if isinstance(k, str))
+    for cadence, schedule in _items(schedules):
+        profile = _get(schedule, "probe_profile")
+        if isinstance(profile, str) and profile not in defined:
+            yield ReferenceProblem(
+                ("schedules", cadence, "probe_profile"),
+                f"no check defines the load profile {profile!r}",
+                found=repr(profile),
+                expected=_one_of(defined),
+                hint=did_you_mean(profile, defined)
+                or "define it under a probe's `profiles:` (e.g. profiles: {heavy: {...}})",
+            )
 
 
 def _dependency_problems(targets: dict[str, Any]) -> Iterator[ReferenceProblem]:
@@ -181,7 +206,9 @@ def _target_problems(
     if not isinstance(check_kind, str) or check_kind not in family.kinds:
         return  # an unknown check kind is reported by field validation
     readable = sorted(family.accepted_targets(check_kind))
-    if target_kind not in readable:
+    if target_kind in readable:
+        yield from _consent_problems(loc, check_kind, name, target, family)
+    else:
         wanted = " or ".join(repr(k) for k in readable)
         same = check_kind in kinds  # a target kind of the same name exists (http, tcp, ...)
         yield ReferenceProblem(
@@ -193,6 +220,22 @@ def _target_problems(
             hint=f"use kind: {target_kind}, or point the check at a {check_kind} target"
             if same
             else f"point the check at a target of kind: {' or '.join(readable)}",
+        )
+
+
+def _consent_problems(
+    loc: Loc, check_kind: str, name: str, target: Any, family: Family
+) -> Iterator[ReferenceProblem]:
+    """A check that needs its target's consent (a load probe: `allow_load`) points at a
+    target that gives it."""
+    flag = family.required_target_flag(check_kind)
+    if flag is not None and _get(target, flag) is not True:
+        yield ReferenceProblem(
+            (*loc, "target"),
+            f"a {check_kind!r} check sends load, but target {name!r} does not declare {flag}: true",
+            found=repr(name),
+            hint=f"add `{flag}: true` to targets.{name} if it may take test load "
+            "(a test copy, never a production system), or point the check elsewhere",
         )
 
 

@@ -42,6 +42,22 @@ class AirflowApi:
         response = self._call("PATCH", f"/api/v2/dags/{quote(dag_id)}", {"is_paused": False})
         _check(response, f"unpause DAG {dag_id}")
 
+    def pools(self) -> list[dict[str, Any]]:
+        response = self._call("GET", "/api/v2/pools")
+        _check(response, "list pools")
+        return list(response.json()["pools"])
+
+    def ensure_pool(self, name: str, slots: int, description: str) -> None:
+        """Create the pool, or set its slots and description to these."""
+        body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
+        response = self._call("GET", f"/api/v2/pools/{quote(name)}")
+        if response.status_code == 404:
+            response = self._call("POST", "/api/v2/pools", body)
+        else:
+            _check(response, f"read pool {name}")
+            response = self._call("PATCH", f"/api/v2/pools/{quote(name)}", body)
+        _check(response, f"set pool {name} to {slots} slot(s)")
+
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Start a run now; returns its run id."""
         body: dict[str, Any] = {"logical_date": None}

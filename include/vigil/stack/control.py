@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from demo.launcher import DemoSystem
+from vigil import families
 from vigil.stack import airflow, procs
 from vigil.stack.api import AirflowApi
 from vigil.stack.demo_run import DAG_ID, ensure_dag, report, trigger_and_wait
@@ -105,6 +106,9 @@ def up(stack: Stack, progress: Progress) -> None:
             _require_free(ports.api, "VIGIL_API_PORT")
         started, reused = airflow.start_services(paths, env, airflow.FIRST_SERVICES)
         airflow.wait_api(paths, ports)
+        # Before the scheduler: a task in a pool that does not exist is never scheduled.
+        for name, (slots, description) in families.pools().items():
+            stack.api().ensure_pool(name, slots, description)
         stage.detail = _started_note(started, reused)
     with progress.stage("Airflow scheduler, all healthy", paths.log("scheduler")) as stage:
         started, reused = airflow.start_services(paths, env, ("scheduler",))

@@ -117,7 +117,7 @@ def test_latency_turns_exactly_the_latency_thresholds_red(
     results = _results(env, run)
     assert dag_run.state == "failed"
     red = {k for k, r in results.items() if r.is_problem}
-    # 300 ms per request: p95 over its 250 ms, and 8 connections cannot serve 40/s.
+    # 300 ms per request: p95 over its 250 ms, and 4 connections cannot serve 40/s.
     assert red == {"orders-api-load.p95", "orders-api-load.rps"}, {
         k: results[k].message for k in red
     }

@@ -40,6 +40,7 @@ TABLES = [
     "alerts",
     "check_results",
     "probe_figures",
+    "run_families",
     "runs",
     "schema_migrations",
     "silences",

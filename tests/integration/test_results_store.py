@@ -260,3 +260,34 @@ def test_nul_bytes_in_evidence_do_not_stop_the_write(fresh_db: str) -> None:
     [stored] = store.run_results(RUN)
     assert stored.message == "answered 500: \ufffd\x01"
     assert stored.details["body"] == "ab\ufffdcd"
+
+
+def test_per_family_counts_follow_every_write_and_retry(fresh_db: str) -> None:
+    """vigil.run_families (what the UI's overview reads) always equals counting the run's
+    stored results per family, through retries that change or drop a family's results."""
+    import psycopg2
+
+    store = ResultStore(fresh_db)
+    store.start_run(RUN, started_at=T0)
+    store.record(RUN, [result("a", Status.FAILED), result("b", severity=Severity.WARNING)])
+    store.record(RUN, [result("q", Status.ERROR, family="quality", target="db")])
+    # The quality task is retried and now reports under another family only (a rename).
+    store.record(RUN, [result("q", family="probes", target="db")], replace=("quality", "db"))
+    store.record(RUN, [result("a"), result("b", Status.FAILED, severity=Severity.WARNING)])
+
+    def counts(sql: str) -> set[tuple[object, ...]]:
+        with psycopg2.connect(fresh_db) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return set(cur.fetchall())
+
+    rollup = counts(
+        "SELECT family, passed, failed, error, skipped, critical_problems FROM vigil.run_families"
+    )
+    truth = counts(
+        "SELECT family, count(*) FILTER (WHERE status = 'passed'),"
+        " count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'error'),"
+        " count(*) FILTER (WHERE status = 'skipped'), count(*) FILTER (WHERE status IN"
+        " ('failed', 'error') AND severity = 'critical') FROM vigil.check_results GROUP BY family"
+    )
+    assert rollup == truth
+    assert rollup == {("http", 1, 1, 0, 0, 0), ("probes", 1, 0, 0, 0, 0)}

@@ -27,19 +27,24 @@ LIMIT 20
 """
 
 # runs_env_started_idx picks the window's runs, check_results_run_check_key their results.
+# The lateral subquery with OFFSET 0 keeps it that way: flattened into a plain join, the
+# planner hashes the window's few runs and scans every stored result (400 ms at 1M rows,
+# against ~15 ms through the index).
 _WINDOW = """
-FROM vigil.runs r JOIN vigil.check_results c ON c.run = r.id
+FROM vigil.runs r
+CROSS JOIN LATERAL (SELECT * FROM vigil.check_results c0 WHERE c0.run = r.id OFFSET 0) c
 WHERE r.environment = %(env)s AND r.started_at >= %(start)s AND r.started_at < %(end)s
 """
 
-DAY_COUNTS = f"""
-SELECT (r.started_at AT TIME ZONE %(tz)s)::date AS day,
-       count(DISTINCT r.id) AS runs,
-       count(*) FILTER (WHERE c.status = 'passed') AS passed,
-       count(*) FILTER (WHERE c.status = 'failed') AS failed,
-       count(*) FILTER (WHERE c.status = 'error') AS error,
-       count(*) FILTER (WHERE c.status = 'skipped') AS skipped
-{_WINDOW}
+# Index: run_families_env_started_idx (environment, started_at): the window's runs, their
+# results already counted per family (migration 0007), so no result row is read.
+DAY_COUNTS = """
+SELECT (f.started_at AT TIME ZONE %(tz)s)::date AS day,
+       count(DISTINCT f.run) AS runs,
+       sum(f.passed) AS passed, sum(f.failed) AS failed,
+       sum(f.error) AS error, sum(f.skipped) AS skipped
+FROM vigil.run_families f
+WHERE f.environment = %(env)s AND f.started_at >= %(start)s AND f.started_at < %(end)s
 GROUP BY 1 ORDER BY 1
 """
 

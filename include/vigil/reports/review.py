@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 
@@ -38,7 +39,8 @@ ALWAYS_FAILING_MIN_RUNS = 2
 @dataclass(frozen=True)
 class CheckRecord:
     """One check's outcomes over the window, skips left out (a skipped check did not run,
-    so it can neither pass nor flip)."""
+    so it can neither pass nor flip). The figures are computed once: a page reads them for
+    every check, several times."""
 
     check_id: str
     family: str
@@ -50,26 +52,26 @@ class CheckRecord:
     def spec_check(self) -> str:
         return self.parent or self.check_id
 
-    @property
+    @cached_property
     def ran(self) -> tuple[Status, ...]:
         return tuple(s for s in self.statuses if s is not Status.SKIPPED)
 
-    @property
+    @cached_property
     def flips(self) -> int:
         """Changes between passing and not passing (failed or error) from run to run; a
         failure turning into an error is the same problem, not a flip."""
         outcomes = [s is Status.PASSED for s in self.ran]
         return sum(a != b for a, b in pairwise(outcomes))
 
-    @property
+    @cached_property
     def flip_rate(self) -> float:
         return self.flips / (len(self.ran) - 1) if len(self.ran) > 1 else 0.0
 
-    @property
+    @cached_property
     def problems(self) -> int:
         return sum(1 for s in self.ran if s is not Status.PASSED)
 
-    @property
+    @cached_property
     def flaky(self) -> bool:
         return (
             len(self.ran) >= FLAKY_MIN_RUNS
@@ -77,7 +79,7 @@ class CheckRecord:
             and self.flip_rate >= FLAKY_FLIP_RATE
         )
 
-    @property
+    @cached_property
     def always_failing(self) -> bool:
         return len(self.ran) >= ALWAYS_FAILING_MIN_RUNS and self.problems == len(self.ran)
 

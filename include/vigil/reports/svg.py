@@ -110,7 +110,8 @@ def _axes(top: float, fmt: Fmt, width: int, height: int) -> list[str]:
 
 
 def _x_labels(labels: Sequence[str], centers: Sequence[float], height: int) -> list[str]:
-    every = max(1, math.ceil(len(labels) / 14))  # keep labels from overlapping
+    # A label ("Tue 17 Nov") needs ~60 px: at most 8 under a 720 px chart, or they overlap.
+    every = max(1, math.ceil(len(labels) / 8))
     return [
         f'<text x="{x:.1f}" y="{height - BOTTOM + 16}" {FONT} text-anchor="middle">'
         f"{escape(label)}</text>"

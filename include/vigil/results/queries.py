@@ -88,6 +88,33 @@ WHERE r.id = %(run)s
 RETURNING r.*
 """
 
+# The run's per-family counts (migration 0007), recomputed with the run's own; a family
+# whose results all went (a retry that replaced them) loses its row.
+REFRESH_RUN_FAMILIES = """
+WITH counts AS (
+    SELECT family,
+           count(*) FILTER (WHERE status = 'passed') AS passed,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           count(*) FILTER (WHERE status = 'error') AS error,
+           count(*) FILTER (WHERE status = 'skipped') AS skipped,
+           count(*) FILTER (WHERE status IN ('failed', 'error')
+                            AND severity = 'critical') AS critical_problems
+    FROM vigil.check_results WHERE run = %(run)s GROUP BY family
+), gone AS (
+    DELETE FROM vigil.run_families f
+    WHERE f.run = %(run)s AND f.family NOT IN (SELECT family FROM counts)
+)
+INSERT INTO vigil.run_families AS f
+    (run, environment, family, started_at, passed, failed, error, skipped, critical_problems)
+SELECT r.id, r.environment, c.family, r.started_at, c.passed, c.failed, c.error, c.skipped,
+       c.critical_problems
+FROM counts c CROSS JOIN vigil.runs r WHERE r.id = %(run)s
+ON CONFLICT (run, family) DO UPDATE SET
+    started_at = EXCLUDED.started_at, passed = EXCLUDED.passed, failed = EXCLUDED.failed,
+    error = EXCLUDED.error, skipped = EXCLUDED.skipped,
+    critical_problems = EXCLUDED.critical_problems
+"""
+
 # --- reads --------------------------------------------------------------------------
 
 # Index: check_results_run_check_key (run, check_id).

@@ -135,6 +135,7 @@ class ResultStore:
                 rows = [_result_values(run_pk, run.environment, r) for r in latest.values()]
                 execute_values(cur, queries.UPSERT_RESULTS, rows, page_size=500)
             cur.execute(queries.REFRESH_RUN, {"run": run_pk, "finish": False, "ended_at": None})
+            cur.execute(queries.REFRESH_RUN_FAMILIES, {"run": run_pk})
 
     def finish_run(self, run: RunRef, ended_at: datetime | None = None) -> RunSummary:
         """End the run: counts and state from its stored results (failed iff a critical

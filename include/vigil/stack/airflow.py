@@ -78,6 +78,8 @@ def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_log),
         # Vigil's own settings: connections, the demo system's addresses and tokens.
         "AIRFLOW_CONN_VIGIL_RESULTS": pg_uri(ports, "vigil_results"),
+        # The store the Vigil pages in the Airflow UI read (the plugin in plugins/).
+        "VIGIL_UI_RESULTS_CONN_ID": "vigil_results",
         "AIRFLOW_CONN_VIGIL_DEMO_DB": pg_uri(ports, "demo"),
         "DEMO_DATABASE_URL": pg_uri(ports, "demo"),
         "DEMO_DB_ADDR": f"127.0.0.1:{ports.pg}",

@@ -307,4 +307,4 @@ class _Store:
             log.warning("probe %s: figures not stored: %s", probe.id, ctx.mask(str(exc)))
 
 
-__all__ = ["Status", "run_checks", "run_probe"]
+__all__ = ["AbortRules", "run_checks", "run_probe"]

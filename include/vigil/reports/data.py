@@ -8,6 +8,7 @@ day it started even when some of them finish after midnight.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -136,6 +137,17 @@ class Counts:
     failed: int = 0
     error: int = 0
     skipped: int = 0
+
+    @staticmethod
+    def total(counts: Iterable[Counts]) -> Counts:
+        """The sum of several counts (days of a window, families of a run)."""
+        found = list(counts)
+        return Counts(
+            sum(c.passed for c in found),
+            sum(c.failed for c in found),
+            sum(c.error for c in found),
+            sum(c.skipped for c in found),
+        )
 
     @property
     def ran(self) -> int:

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit
 from vigil.reports.data import ReportError
 
 
-def _segment(value: str) -> str:
+def segment(value: str) -> str:
     # Run ids hold ':' and '+' (scheduled__2025-01-01T06:00:00+00:00): encode them the way
     # the UI's own links do (encodeURIComponent), or '+' would read back as a space.
     return quote(value, safe="")
@@ -27,12 +27,12 @@ def airflow_base(url: str | None) -> str | None:
 
 
 def dag_run_url(base: str, dag_id: str, run_id: str) -> str:
-    return f"{base}/dags/{_segment(dag_id)}/runs/{_segment(run_id)}"
+    return f"{base}/dags/{segment(dag_id)}/runs/{segment(run_id)}"
 
 
 def task_url(base: str, dag_id: str, run_id: str, task_id: str) -> str:
     """Airflow 3 UI page of one task instance (its logs): tasks are `<family>.<target>`."""
-    return f"{dag_run_url(base, dag_id, run_id)}/tasks/{_segment(task_id)}"
+    return f"{dag_run_url(base, dag_id, run_id)}/tasks/{segment(task_id)}"
 
 
 def task_id(family: str, target: str) -> str:

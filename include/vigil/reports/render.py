@@ -26,10 +26,11 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+:=@-]")
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
+def templates(folder: Path) -> Environment:
+    """A Jinja2 environment over `folder` with the reports' settings and filters: the
+    reports' own templates, and the UI's pages (vigil.ui.render) built on the same."""
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
+        loader=FileSystemLoader(folder),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -37,6 +38,11 @@ def environment() -> Environment:
     )
     env.filters.update(ms=fmt_ms, pct=fmt_pct, dt=fmt_dt, pretty=pretty_json)
     return env
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    return templates(TEMPLATES_DIR)
 
 
 def render(template: str, **context: Any) -> str:

@@ -116,17 +116,10 @@ def _record(row: CheckStatuses) -> CheckRecord:
     return CheckRecord(row.check_id, row.family, row.target, row.statuses, row.parent)
 
 
-def _sum(counts: list[Counts]) -> Counts:
-    return Counts(
-        sum(c.passed for c in counts),
-        sum(c.failed for c in counts),
-        sum(c.error for c in counts),
-        sum(c.skipped for c in counts),
-    )
-
-
 def rate_changes(current: dict[str, Counts], previous: dict[str, Counts]) -> list[RateChange]:
-    overall = RateChange("all checks", _sum(list(current.values())), _sum(list(previous.values())))
+    overall = RateChange(
+        "all checks", Counts.total(current.values()), Counts.total(previous.values())
+    )
     families = sorted(set(current) | set(previous))
     return [overall] + [
         RateChange(family, current.get(family, Counts()), previous.get(family, Counts()))

@@ -44,12 +44,7 @@ class TrendData:
 
     @property
     def totals(self) -> Counts:
-        return Counts(
-            sum(d.counts.passed for d in self.days),
-            sum(d.counts.failed for d in self.days),
-            sum(d.counts.error for d in self.days),
-            sum(d.counts.skipped for d in self.days),
-        )
+        return Counts.total(d.counts for d in self.days)
 
     def median_run_ms(self, day: DayStats) -> float | None:
         times = [t.duration_ms for t in self.run_times if self._day_of(t.run) == day.day]

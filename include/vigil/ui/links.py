@@ -3,15 +3,17 @@ behind a proxy) and out to Airflow's own pages of a run and a task instance."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 
+# Airflow's pages of a run and a task instance, and path segments encoded as its UI
+# encodes them: the reports' links, one definition for both.
+from vigil.reports.links import dag_run_url as dag_run
+from vigil.reports.links import segment
+from vigil.reports.links import task_url as task_instance
 
-def segment(value: str) -> str:
-    """One path segment, encoded as the Airflow UI encodes its own (encodeURIComponent):
-    run ids hold ':' and '+'."""
-    return quote(value, safe="")
+__all__ = ["airflow_base", "dag_run", "query", "segment", "task_instance", "to_root"]
 
 
 def to_root(request: Request) -> str:
@@ -51,16 +53,3 @@ def airflow_base(url: str | None) -> str:
     raise ValueError(
         f"airflow_base_url must be an http(s) URL or a path such as /airflow, got {url!r}"
     )
-
-
-def dag_run(base: str, dag_id: str, run_id: str) -> str:
-    return f"{base}/dags/{segment(dag_id)}/runs/{segment(run_id)}"
-
-
-def task_instance(base: str, dag_id: str, run_id: str, task_id: str) -> str:
-    return f"{dag_run(base, dag_id, run_id)}/tasks/{segment(task_id)}"
-
-
-def task_id(family: str, target: str) -> str:
-    """The DAG factory's task id: one task per target, in a task group per family."""
-    return f"{family}.{target}"

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from starlette.requests import Request
 
 from vigil.reports import render as report_render
@@ -66,20 +66,8 @@ THEMES = ("light", "dark")
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(
-        ms=report_render.fmt_ms,
-        pct=report_render.fmt_pct,
-        dt=report_render.fmt_dt,
-        pretty=report_render.pretty_json,
-        ago=ago,
-    )
+    env = report_render.templates(TEMPLATES_DIR)
+    env.filters["ago"] = ago
     # Their hashes are in CSP: each is one string, rendered as is.
     env.globals["theme_script"] = THEME_SCRIPT
     env.globals["navigate_script"] = NAVIGATE_SCRIPT

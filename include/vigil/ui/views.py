@@ -84,12 +84,7 @@ class EnvironmentView:
 
     @property
     def totals(self) -> Counts:
-        return Counts(
-            sum(d.counts.passed for d in self.days),
-            sum(d.counts.failed for d in self.days),
-            sum(d.counts.error for d in self.days),
-            sum(d.counts.skipped for d in self.days),
-        )
+        return Counts.total(d.counts for d in self.days)
 
     def by_task(self) -> list[tuple[str, str, list[CheckResult]]]:
         """The latest result of every check, per family and target, problems first."""

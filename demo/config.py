@@ -46,15 +46,37 @@ def admin_token() -> str:
 
 # --- faults ------------------------------------------------------------------------------
 # Switches the services read from demo_admin.faults (demo/fault_state.py; the table's CHECK
-# lists exactly these).
-FAULTS = ("errors", "latency", "inventory-down")
-# errors: share of requests answering 500; latency: added delay in ms.
-FAULT_DEFAULTS: dict[str, float | None] = {"errors": 0.5, "latency": 300.0, "inventory-down": None}
+# lists exactly these, and demo.db.install adds rows missing from an older database).
+TENANT_LEAK = "tenant-leak"
+DUPLICATE_IDS = "duplicate-ids"
+STUCK = "stuck"
+FEED_DROP = "feed-drop"
+FAULTS = ("errors", "latency", "inventory-down", TENANT_LEAK, DUPLICATE_IDS, STUCK, FEED_DROP)
+# errors: share of requests answering 500; latency: added delay in ms. A None default means
+# the switch takes no value (demo.fault_state.validate refuses one):
+#   inventory-down  inventory-api answers 503 and reports itself down
+#   tenant-leak     GET /v1/orders/{id} drops its tenant filter (another tenant's order)
+#   duplicate-ids   orders-api numbers new orders with a racy max(id) + 1 (demo/orders_api.py)
+#   stuck           the worker ticks but advances no order
+#   feed-drop       the WebSocket feed silently drops every `paid` status change
+FAULT_DEFAULTS: dict[str, float | None] = {
+    "errors": 0.5,
+    "latency": 300.0,
+    "inventory-down": None,
+    TENANT_LEAK: None,
+    DUPLICATE_IDS: None,
+    STUCK: None,
+    FEED_DROP: None,
+}
 # Not a switch but a schema change: drops the order-history index (demo/slow_index.py). It
 # is on while the index is missing; the catalog holds that, not demo_admin.faults.
 SLOW_INDEX = "slow-index"
 ALL_FAULTS = (*FAULTS, SLOW_INDEX)
 FAULT_CACHE_SECONDS = 0.5
+# duplicate-ids: how long orders-api waits between reading max(id) and inserting with it.
+# Long enough that concurrent creates reliably read the same max, short enough not to
+# slow a demo down noticeably.
+RACE_WINDOW_SECONDS = 0.02
 
 # --- timing ------------------------------------------------------------------------------
 WORKER_TICK_SECONDS = 0.5

@@ -14,7 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
+from psycopg2.extensions import cursor as Cursor
+
+from demo import config
 
 SQL_DIR = Path(__file__).parent / "sql"
 SCHEMA_VERSION = 1
@@ -68,13 +72,16 @@ def installed_version(conn: Connection) -> int | None:
 
 
 def install(dsn: str) -> bool:
-    """Create schema and seed unless present. Returns True if it installed, False if no-op."""
+    """Create schema and seed unless present. Returns True if it installed, False if it
+    was present (then only fault switches added since that install are added: sync_faults).
+    """
     conn = connect(dsn)
     try:
         with conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
             version = installed_version(conn)
             if version == SCHEMA_VERSION:
+                sync_faults(cur)
                 return False
             if version is not None:
                 raise DemoDbError(
@@ -90,7 +97,38 @@ def install(dsn: str) -> bool:
         conn.close()
 
 
-def _run_install_files(cur: psycopg2.extensions.cursor) -> None:
+def sync_faults(cur: Cursor) -> list[str]:
+    """Bring demo_admin.faults up to config.FAULTS; returns the switches added.
+
+    A fault switch is a row, not a schema change, so a database installed by an earlier
+    demo keeps its schema version and only lacks rows (and their names in the table's
+    CHECK). Each missing one is added, off, with its default; existing rows keep their
+    state. A no-op (one SELECT) when nothing is missing, so every start can call it.
+    """
+    cur.execute("SELECT name FROM demo_admin.faults")
+    present = {str(row[0]) for row in cur.fetchall()}
+    missing = [name for name in config.FAULTS if name not in present]
+    if not missing:
+        return []
+    # Rows this code does not know (written by a newer demo) stay allowed: the CHECK must
+    # hold for every existing row, and dropping someone's switch is not a migration's job.
+    allowed = [*config.FAULTS, *sorted(present - set(config.FAULTS))]
+    cur.execute(
+        sql.SQL(
+            "ALTER TABLE demo_admin.faults DROP CONSTRAINT IF EXISTS faults_name_check,"
+            " ADD CONSTRAINT faults_name_check CHECK (name IN ({}))"
+        ).format(sql.SQL(", ").join(map(sql.Literal, allowed)))
+    )
+    for name in missing:
+        cur.execute(
+            "INSERT INTO demo_admin.faults (name, enabled, value) VALUES (%s, false, %s)"
+            " ON CONFLICT (name) DO NOTHING",
+            (name, config.FAULT_DEFAULTS[name]),
+        )
+    return missing
+
+
+def _run_install_files(cur: Cursor) -> None:
     for name in INSTALL_FILES:
         try:
             cur.execute((SQL_DIR / name).read_text())

@@ -1,7 +1,14 @@
 """Fault switches as the services see them: read from demo_admin.faults, cached briefly.
 
 The table is the single place fault state lives, so the CLI (writing SQL) and either
-service's POST /admin/faults agree without talking to each other.
+service's POST /admin/faults agree without talking to each other. Who reads which switch:
+
+    errors, latency       both services' /v1 (fault_middleware in demo/web.py)
+    inventory-down        inventory-api (fault_middleware, its /health)
+    tenant-leak           orders-api GET /v1/orders/{id}
+    duplicate-ids         orders-api POST /v1/orders
+    feed-drop             orders-api's WebSocket feed, per event (demo/orders_feed.py)
+    stuck                 the worker, once per tick (is_enabled: it has no FaultCache)
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ UPDATE_FAULT = """
     UPDATE demo_admin.faults SET enabled = $2, value = coalesce($3, value), updated_at = now()
     WHERE name = $1 RETURNING name, enabled, value
 """
+# A missing row reads as off (bool_or over no rows is NULL).
+SELECT_ENABLED = "SELECT coalesce(bool_or(enabled), false) FROM demo_admin.faults WHERE name = $1"
+# Switches that take no value: a None default says so (config.FAULT_DEFAULTS).
+VALUELESS = (*(name for name in FAULTS if FAULT_DEFAULTS[name] is None), SLOW_INDEX)
 
 
 class FaultError(ValueError):
@@ -32,7 +43,8 @@ class FaultError(ValueError):
 
 def validate(name: str, value: float | None) -> None:
     """Any fault a caller may switch: the table's switches and slow-index (which callers
-    hand to demo.slow_index; it is not a row of demo_admin.faults)."""
+    hand to demo.slow_index; it is not a row of demo_admin.faults). Only errors and
+    latency take a value; every other fault refuses one rather than store it unused."""
     if name not in ALL_FAULTS:
         raise FaultError(f"unknown fault {name!r}: expected one of {', '.join(ALL_FAULTS)}")
     if value is None:
@@ -41,8 +53,18 @@ def validate(name: str, value: float | None) -> None:
         raise FaultError(f"errors: rate must be between 0 and 1, got {value}")
     if name == "latency" and not 0 <= value <= 60_000:
         raise FaultError(f"latency: delay must be between 0 and 60000 ms, got {value}")
-    if name in ("inventory-down", SLOW_INDEX):
+    if name in VALUELESS:
         raise FaultError(f"{name} takes no value")
+
+
+def missing_row(name: str) -> str:
+    """Why switching `name` changed nothing: its row is missing, as in a database a demo
+    installed before the switch existed, while that demo is still running (a start adds
+    missing rows: demo.db.sync_faults)."""
+    return (
+        f"{name}: no such switch in this database's demo_admin.faults yet; restart the demo"
+        " (`make stop`, then `make demo`) to add it"
+    )
 
 
 @dataclass(frozen=True)
@@ -82,8 +104,16 @@ class FaultCache:
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             log.warning("cannot read fault switches, keeping last known: %s", exc)
             return self._state
-        self._state = {r["name"]: Fault(r["enabled"], r["value"]) for r in rows}
+        # Seeded with all off: a database installed before a switch existed has no row for
+        # it until demo.db.install adds one, and readers index this by every name in FAULTS.
+        self._state = {**all_off(), **{r["name"]: Fault(r["enabled"], r["value"]) for r in rows}}
         return self._state
+
+
+async def is_enabled(pool: asyncpg.Pool, name: str) -> bool:
+    """One switch, read now (no cache): for the worker, which asks once per tick. Errors
+    propagate: a tick that cannot read the database fails as a whole anyway."""
+    return bool(await pool.fetchval(SELECT_ENABLED, name, timeout=1.0))
 
 
 class ErrorGate:

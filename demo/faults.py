@@ -3,6 +3,12 @@
     python -m demo.faults errors on [--value 0.3]     share of /v1 requests answering 500
     python -m demo.faults latency on [--value 800]    added delay in ms (/v1 and /health)
     python -m demo.faults inventory-down on|off       inventory-api answers 503, /health down
+    python -m demo.faults tenant-leak on|off          GET /v1/orders/{id} answers any tenant's
+                                                      order (its tenant filter is dropped)
+    python -m demo.faults duplicate-ids on|off        concurrent creates can answer the same
+                                                      order id (racy max(id) + 1 allocator)
+    python -m demo.faults stuck on|off                the worker ticks but advances no order
+    python -m demo.faults feed-drop on|off            the WebSocket feed drops `paid` events
     python -m demo.faults slow-index on|off           drop / recreate the index behind the
                                                       order-history query (demo/slow_index.py)
     python -m demo.faults clear                       every fault off, the index back
@@ -11,7 +17,8 @@
 
 The database is found from DEMO_DATABASE_URL, else the demo.env the launcher wrote
 (`.state/demo/demo.env`, or under $VIGIL_STATE_DIR). Services pick up a switch within
-half a second (their fault cache); slow-index acts on the database at once. The database
+half a second (their fault cache), the worker on its next tick; slow-index acts on the
+database at once. The database
 is the one source of truth: switches are rows of demo_admin.faults, slow-index is on
 exactly while the index is missing.
 """
@@ -24,7 +31,7 @@ from typing import Any
 
 from demo import config, defects, slow_index
 from demo.db import DemoDbError, connect
-from demo.fault_state import FaultError, validate
+from demo.fault_state import FaultError, missing_row, validate
 
 ON_OFF = {"on": True, "off": False}
 
@@ -61,6 +68,8 @@ def set_fault(
                 " updated_at = now() WHERE name = %s",
                 (on, value, name),
             )
+            if cur.rowcount == 0:
+                raise FaultError(missing_row(name))
     finally:
         conn.close()
     return get_faults(dsn)

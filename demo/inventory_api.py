@@ -100,11 +100,17 @@ def _check_available(rows: list[asyncpg.Record], wanted: dict[str, int]) -> None
         raise ApiError(409, f"insufficient stock for {', '.join(short)}", skus=short)
 
 
+# A standing replenishment order: a product shipped below RESTOCK_BELOW units gets
+# RESTOCK_UNITS more. Without it a demo left running (or run by every test) would sell out,
+# and its scenarios, which create orders every run, would fail for want of stock.
+RESTOCK_BELOW = 20
+RESTOCK_UNITS = 500
 # One statement per action; $1 product ids, $2 quantities (same order).
 ACTIONS = {
     "reserve": "quantity_reserved = quantity_reserved + r.qty",
     "release": "quantity_reserved = greatest(quantity_reserved - r.qty, 0)",
-    "fulfil": "quantity_on_hand = greatest(quantity_on_hand - r.qty, 0),"
+    "fulfil": "quantity_on_hand = greatest(quantity_on_hand - r.qty, 0)"
+    f" + CASE WHEN quantity_on_hand - r.qty < {RESTOCK_BELOW} THEN {RESTOCK_UNITS} ELSE 0 END,"
     " quantity_reserved = greatest(quantity_reserved - r.qty, 0)",
 }
 

@@ -3,12 +3,35 @@
 POST /v1/orders creates a pending order, reserves its stock at inventory-api and answers
 with the order `reserved`. When inventory-api cannot answer the order stays `pending`
 and the worker retries the reservation; the worker then takes it to paid and shipped.
+
+Two fault switches act here (besides the shared ones in demo/web.py):
+
+tenant-leak: GET /v1/orders/{id} looks the order up by id alone, so any tenant's token
+reads any tenant's order. Only that lookup: listing, cancelling and creating still filter
+by tenant, as a forgotten WHERE clause in one query would leave them.
+
+duplicate-ids: POST /v1/orders numbers the new order itself, the way a hand-rolled
+allocator would: max(id) + 1, read, then a short wait (RACE_WINDOW_SECONDS, standing in
+for other work), then the insert with that explicit id. Creates one after another each
+get the next number. Concurrent ones read the same max and all try to insert the same
+id; the primary key admits the first, and each later one (a savepoint catches its unique
+violation on orders_pkey) is inserted under a fresh id from the sequence, but the handler
+keeps answering with the number it allocated. What a client sees: two or more
+concurrent creates each answer 201 with their own order (items, customer, total, status)
+under the SAME "id"; GET /v1/orders/{that id} returns the one order stored under it (the
+race's winner), and the others exist under ids no client was told (GET /v1/orders lists
+them). The database stays consistent: every order is one row with its items, foreign keys
+hold, and the id sequence is kept at or past every number handed out
+(orders_store.racy_next_order_id), so creates after the fault is switched off never
+collide.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -19,13 +42,33 @@ from demo import config, orders_feed
 from demo import orders_store as store
 from demo import web as shared
 from demo.inventory_client import InventoryClient, InventoryRejected, InventoryUnavailable
-from demo.web import POOL, ApiError, Tenant, json_response, paging, read_json, tenant_of
+from demo.web import (
+    POOL,
+    ApiError,
+    Tenant,
+    faults_of,
+    json_response,
+    mark_applied,
+    paging,
+    read_json,
+    tenant_of,
+)
 
 log = logging.getLogger(__name__)
 SERVICE = "orders-api"
 INVENTORY = web.AppKey("inventory", InventoryClient)
 STATUSES = ("pending", "reserved", "paid", "shipped", "cancelled")
 CURRENCIES = ("EUR", "USD", "GBP")
+ORDERS_PKEY = "orders_pkey"
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The order a create inserted (`id`) and the id its answer reports (`reported`):
+    the same, except when the duplicate-ids fault's allocator lost a race."""
+
+    id: int
+    reported: int
 
 
 async def health(request: web.Request) -> web.Response:
@@ -64,19 +107,28 @@ def _order_id(request: web.Request) -> int:
 
 async def _order_response(
     pool: asyncpg.Pool,
-    tenant: Tenant,
+    tenant: Tenant | None,
     order_id: int,
     status: int = 200,
     headers: dict[str, str] | None = None,
+    reported_id: int | None = None,
 ) -> web.Response:
-    order = await store.fetch_order(pool, tenant.id, order_id)
+    """The order as JSON; tenant None: of any tenant (tenant-leak). `reported_id`: the
+    id to answer with instead of the order's own (duplicate-ids)."""
+    order = await store.fetch_order(pool, tenant.id if tenant else None, order_id)
     if order is None:
         raise ApiError(404, f"no order {order_id}")
+    if reported_id is not None:
+        order["id"] = reported_id
     return json_response(order, status=status, headers=headers)
 
 
 async def get_order(request: web.Request) -> web.Response:
-    return await _order_response(request.app[POOL], tenant_of(request), _order_id(request))
+    tenant: Tenant | None = tenant_of(request)
+    if faults_of(request)[config.TENANT_LEAK].enabled:
+        mark_applied(request, config.TENANT_LEAK)
+        tenant = None  # the fault: this lookup forgets the caller's tenant
+    return await _order_response(request.app[POOL], tenant, _order_id(request))
 
 
 def parse_order(body: dict[str, Any]) -> tuple[int, dict[str, int], str]:
@@ -115,15 +167,18 @@ async def create_order(request: web.Request) -> web.Response:
     replay = {"Idempotent-Replayed": "true"}
     if key and (existing := await store.find_by_key(pool, tenant.id, key)) is not None:
         return await _order_response(pool, tenant, existing, 200, replay)
+    racy = faults_of(request)[config.DUPLICATE_IDS].enabled
+    if racy:
+        mark_applied(request, config.DUPLICATE_IDS)
     try:
-        order_id = await _place(request, tenant, customer_id, wanted, currency, key)
+        placed = await _place(request, tenant, customer_id, wanted, currency, key, racy)
     except asyncpg.UniqueViolationError:
         # A concurrent request with the same key committed first: answer with its order.
         existing = await store.find_by_key(pool, tenant.id, key) if key else None
         if existing is None:
             raise
         return await _order_response(pool, tenant, existing, 200, replay)
-    return await _order_response(pool, tenant, order_id, 201)
+    return await _order_response(pool, tenant, placed.id, 201, reported_id=placed.reported)
 
 
 async def _place(
@@ -133,7 +188,8 @@ async def _place(
     wanted: dict[str, int],
     currency: str,
     key: str | None,
-) -> int:
+    racy: bool = False,
+) -> Placed:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         if not await store.customer_exists(conn, tenant.id, customer_id):
             raise ApiError(422, f"customer_id: no customer {customer_id} in this tenant")
@@ -142,16 +198,46 @@ async def _place(
         if unknown:
             raise ApiError(422, f"items: unknown or inactive sku {', '.join(unknown)}")
         lines = [(products[s]["id"], qty, products[s]["price"]) for s, qty in wanted.items()]
-        order_id = await store.insert_order(conn, tenant.id, customer_id, lines, currency, key)
+        if racy:
+            placed = await _insert_racy(conn, tenant, customer_id, lines, currency, key)
+        else:
+            order_id = await store.insert_order(conn, tenant.id, customer_id, lines, currency, key)
+            placed = Placed(order_id, order_id)
+        order_id = placed.id
         try:
             await request.app[INVENTORY].reserve(config.tenant_token(tenant.slug), order_id, wanted)
         except InventoryRejected as exc:
             raise ApiError(409 if exc.status == 409 else 422, f"stock not reserved: {exc}") from exc
         except InventoryUnavailable as exc:
             log.warning("order %s stays pending: %s", order_id, exc)
-            return order_id
+            return placed
         await store.set_status(conn, order_id, "reserved")
-        return order_id
+        return placed
+
+
+async def _insert_racy(
+    conn: store.Conn,
+    tenant: Tenant,
+    customer_id: int,
+    lines: list[tuple[int, int, Any]],
+    currency: str,
+    key: str | None,
+) -> Placed:
+    """insert_order under the duplicate-ids fault (see the module docstring)."""
+    allocated = await store.racy_next_order_id(conn)
+    await asyncio.sleep(config.RACE_WINDOW_SECONDS)  # the window concurrent creates share
+    try:
+        # A savepoint: a lost race must not abort the whole create.
+        async with conn.transaction():
+            order_id = await store.insert_order(
+                conn, tenant.id, customer_id, lines, currency, key, order_id=allocated
+            )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != ORDERS_PKEY:
+            raise  # the idempotency key: create_order answers with the other order
+        order_id = await store.insert_order(conn, tenant.id, customer_id, lines, currency, key)
+        log.warning("duplicate-ids: id %s taken, order %s answered as it", allocated, order_id)
+    return Placed(order_id, allocated)
 
 
 async def cancel_order(request: web.Request) -> web.Response:

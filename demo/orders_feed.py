@@ -4,6 +4,12 @@ One LISTEN connection per orders-api process receives the `order_status` notific
 the orders trigger sends at commit, and fans them out to the tenant's subscribers. Every
 queue is bounded (a slow client loses the oldest events, it cannot grow memory) and every
 connection has a maximum lifetime.
+
+While the feed-drop fault is on, every event whose status is `paid` is dropped on its way
+to the client, silently: no gap marker, the other events still flow. Deterministic rather
+than a share, so "the feed delivers every transition" fails every time and nothing else
+does. The switch is read per event (through the fault cache), so it also takes effect on
+connections opened before it was flipped.
 """
 
 from __future__ import annotations
@@ -12,19 +18,21 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from aiohttp import WSMsgType, web
 
-from demo.web import dumps, tenant_of
+from demo import config
+from demo.web import FAULTS, POOL, dumps, tenant_of
 
 log = logging.getLogger(__name__)
 CHANNEL = "order_status"
 QUEUE_SIZE = 100
 MAX_CONNECTION_SECONDS = 3600.0
 RECONNECT_SECONDS = 1.0
+DROPPED_STATUS = "paid"  # what the feed-drop fault drops
 
 
 class FeedHub:
@@ -99,14 +107,31 @@ async def feed(request: web.Request) -> web.WebSocketResponse:
         await ws.send_str(
             dumps({"type": "hello", "tenant": tenant.slug, "listening": hub.listening.is_set()})
         )
-        await _pump(ws, queue)
+        await _pump(ws, queue, _feed_drop(request.app))
     finally:
         hub.unsubscribe(tenant.id, queue)
         await ws.close()
     return ws
 
 
-async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]]) -> None:
+Drop = Callable[[dict[str, Any]], Awaitable[bool]]
+
+
+def _feed_drop(app: web.Application) -> Drop:
+    """Whether the feed-drop fault swallows an event, as the switch is now."""
+
+    async def drop(event: dict[str, Any]) -> bool:
+        if event.get("status") != DROPPED_STATUS:
+            return False  # the common case needs no look at the switches
+        faults = await app[FAULTS].get(app[POOL])
+        return faults[config.FEED_DROP].enabled
+
+    return drop
+
+
+async def _pump(
+    ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]], drop: Drop
+) -> None:
     """Forward events until the client leaves or the connection reaches its lifetime."""
     reader = asyncio.create_task(_drain(ws))
     loop = asyncio.get_running_loop()
@@ -116,6 +141,8 @@ async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any]])
             try:
                 event = await asyncio.wait_for(queue.get(), timeout=1.0)
             except TimeoutError:
+                continue
+            if await drop(event):
                 continue
             await ws.send_str(dumps(event))
     finally:

@@ -16,14 +16,21 @@ OPEN_STATUSES = ("pending", "reserved", "paid")
 
 
 async def fetch_order(
-    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: int, order_id: int
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: int | None, order_id: int
 ) -> dict[str, Any] | None:
-    """One order of this tenant with its items and payments, or None."""
-    row = await conn.fetchrow(
-        f"SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1 AND o.tenant_id = $2",
-        order_id,
-        tenant_id,
-    )
+    """One order of this tenant with its items and payments, or None.
+
+    tenant_id None: of any tenant. Only the tenant-leak fault asks for that; every real
+    lookup names the caller's tenant.
+    """
+    if tenant_id is None:
+        row = await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1", order_id)
+    else:
+        row = await conn.fetchrow(
+            f"SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1 AND o.tenant_id = $2",
+            order_id,
+            tenant_id,
+        )
     if row is None:
         return None
     items = await conn.fetch(
@@ -88,24 +95,46 @@ async def insert_order(
     lines: list[tuple[int, int, Any]],
     currency: str,
     key: str | None,
+    order_id: int | None = None,
 ) -> int:
-    """Insert a pending order and its lines (product_id, quantity, unit_price)."""
+    """Insert a pending order and its lines (product_id, quantity, unit_price).
+
+    The id comes from the orders id sequence, unless `order_id` names one (the
+    duplicate-ids fault's allocator, racy_next_order_id, does).
+    """
     total = sum(qty * price for _, qty, price in lines)
-    order_id: int = await conn.fetchval(
-        "INSERT INTO orders (tenant_id, customer_id, status, total, currency, idempotency_key)"
-        " VALUES ($1, $2, 'pending', $3, $4, $5) RETURNING id",
-        tenant_id,
-        customer_id,
-        total,
-        currency,
-        key,
+    values = [tenant_id, customer_id, total, currency, key]
+    columns, placeholders = "", ""
+    if order_id is not None:
+        columns, placeholders = ", id", ", $6"
+        values.append(order_id)
+    new_id: int = await conn.fetchval(
+        "INSERT INTO orders (tenant_id, customer_id, status, total, currency, idempotency_key"
+        f"{columns}) VALUES ($1, $2, 'pending', $3, $4, $5{placeholders}) RETURNING id",
+        *values,
     )
     await conn.executemany(
         "INSERT INTO order_items (order_id, product_id, quantity, unit_price)"
         " VALUES ($1, $2, $3, $4)",
-        [(order_id, pid, qty, price) for pid, qty, price in lines],
+        [(new_id, pid, qty, price) for pid, qty, price in lines],
     )
-    return order_id
+    return new_id
+
+
+async def racy_next_order_id(conn: Conn) -> int:
+    """The duplicate-ids fault's allocator: max(id) + 1, read without any lock, so two
+    concurrent callers can get the same number (the caller waits before inserting with it).
+
+    It also draws one value from the orders id sequence, so the sequence always stays at
+    or past every number handed out here: normal inserts (nextval) never run into an id
+    this allocator gave away, without a setval that could move the sequence backwards
+    under concurrency. The drawn value is discarded, a gap like a rolled-back insert's.
+    """
+    racy: int = await conn.fetchval("SELECT coalesce(max(id), 0) + 1 FROM orders")
+    # The sequence is at or past max(id) (seed setval, then only nextval and this), so
+    # racy <= last_value + 1 and one nextval reaches it.
+    await conn.fetchval("SELECT nextval(pg_get_serial_sequence('orders', 'id'))")
+    return racy
 
 
 async def items_by_sku(conn: Conn, order_id: int) -> dict[str, int]:

@@ -19,7 +19,15 @@ from aiohttp import web
 
 from demo import config, slow_index
 from demo.db import DemoDbError
-from demo.fault_state import UPDATE_FAULT, ErrorGate, FaultCache, FaultError, validate
+from demo.fault_state import (
+    UPDATE_FAULT,
+    ErrorGate,
+    Fault,
+    FaultCache,
+    FaultError,
+    missing_row,
+    validate,
+)
 from demo.metrics import add_metrics, metrics_middleware
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,9 @@ SERVICE = web.AppKey("service", str)
 TENANT_IDS = web.AppKey("tenant_ids", dict)
 ERROR_GATE = web.AppKey("error_gate", ErrorGate)
 MAX_LIMIT = 200
+# Per-request keys set by fault_middleware (faults_of, mark_applied).
+_REQUEST_FAULTS = "demo_faults"
+_APPLIED = "demo_faults_applied"
 
 
 class ApiError(Exception):
@@ -114,11 +125,13 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     if path.startswith("/admin") or path == "/metrics":  # faults hit the API, not its metrics
         return await handler(request)
     faults = await request.app[FAULTS].get(request.app[POOL])
-    applied = []
+    # Handlers read the switches of this request here (faults_of) and add the ones they
+    # act on (mark_applied), so X-Demo-Faults names every fault that shaped the answer.
+    applied: list[str] = []
+    request[_REQUEST_FAULTS], request[_APPLIED] = faults, applied
     if faults["latency"].enabled and (path.startswith("/v1") or path == "/health"):
         await asyncio.sleep((faults["latency"].value or 0) / 1000)
         applied.append("latency")
-    headers = {"X-Demo-Faults": ",".join(applied)} if applied else {}
     # Everything but /admin answers 503; /health itself reports "down".
     inventory_down = request.app[SERVICE] == "inventory-api" and faults["inventory-down"].enabled
     if inventory_down and path != "/health":
@@ -132,9 +145,22 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
             {"X-Demo-Faults": ",".join([*applied, "errors"])},
         )
     response = await handler(request)
-    if headers and not response.prepared:
-        response.headers.update(headers)
+    if applied and not response.prepared:
+        response.headers["X-Demo-Faults"] = ",".join(applied)
     return response
+
+
+def faults_of(request: web.Request) -> dict[str, Fault]:
+    """The switches as fault_middleware read them for this request (a /v1 or /health one:
+    /admin and /metrics requests have none)."""
+    faults: dict[str, Fault] = request[_REQUEST_FAULTS]
+    return faults
+
+
+def mark_applied(request: web.Request, name: str) -> None:
+    """Name `name` in this response's X-Demo-Faults header."""
+    applied: list[str] = request[_APPLIED]
+    applied.append(name)
 
 
 @web.middleware
@@ -229,8 +255,8 @@ async def post_faults(request: web.Request) -> web.Response:
             await slow_index.switch_async(request.app[POOL], enabled)
         except DemoDbError as exc:
             raise ApiError(503, str(exc)) from exc
-    else:
-        await request.app[POOL].fetchrow(UPDATE_FAULT, name, enabled, value)
+    elif await request.app[POOL].fetchrow(UPDATE_FAULT, name, enabled, value) is None:
+        raise ApiError(409, missing_row(name))
     return await get_faults(request)
 
 

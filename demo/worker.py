@@ -7,6 +7,10 @@
 
 Each step runs in its own transaction holding the order's row lock, so a concurrent
 cancel through orders-api either waits for the step or wins before it.
+
+While the `stuck` fault is on, a tick reads that switch and stops there: the worker stays
+alive and keeps counting ticks (so it looks healthy from outside), but no order moves, as
+with a consumer wedged on something. Switched off, the next tick advances orders again.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncpg
 
 from demo import config
 from demo import orders_store as store
+from demo.fault_state import is_enabled
 from demo.inventory_client import InventoryClient, InventoryRejected, InventoryUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,9 +38,20 @@ class Worker:
     def __init__(self, pool: asyncpg.Pool, inventory: InventoryClient) -> None:
         self.pool = pool
         self.inventory = inventory
+        self.stuck = False  # as the last tick found the fault: log changes, not every tick
 
     async def tick(self) -> int:
-        """Advance every open order (up to BATCH) by one step; returns how many moved."""
+        """Advance every open order (up to BATCH) by one step; returns how many moved.
+
+        Reads the stuck switch first, every tick: one indexed single-row read, cheap next
+        to the orders query, and a switch takes effect on the next tick (no cache).
+        """
+        stuck = await is_enabled(self.pool, config.STUCK)
+        if stuck != self.stuck:
+            log.warning("fault stuck %s", "on: advancing no order" if stuck else "off: resuming")
+            self.stuck = stuck
+        if stuck:
+            return 0
         rows = await self.pool.fetch(
             "SELECT id, status FROM orders WHERE status = ANY($1::text[])"
             " ORDER BY updated_at, id LIMIT $2",
@@ -112,6 +128,7 @@ async def run(
 
     With `ticks_file`, the number of ticks completed without error is written there after
     each one: an outside observer (a test) can wait for the worker to have looked again.
+    A tick the stuck fault cut short counts too: the worker did look, and chose not to act.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -170,6 +170,9 @@ class RunContext:
     dag_id: str = "manual"
     # The run's secrets: every message, evidence and log line of the run passes `mask`.
     masker: Masker = field(default_factory=Masker, repr=False)
+    # Runs a container test suite (Airflow's DockerOperator, `vigil.airflow.docker_suite`):
+    # given by the Airflow task, None elsewhere (such a suite is then an `error`).
+    container_runner: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         lookup = self.connection

@@ -18,10 +18,11 @@ from vigil.checks import HEALTH
 from vigil.family import Family, Gate
 from vigil.probes import PROBES
 from vigil.quality import QUALITY
+from vigil.scenarios import SCENARIOS
 from vigil.spec.errors import did_you_mean
 
 # Pipeline order: a family's tasks run after the health of their targets is known.
-_REGISTRY: list[Family] = [HEALTH, QUALITY, PROBES]
+_REGISTRY: list[Family] = [HEALTH, QUALITY, SCENARIOS, PROBES]
 
 __all__ = [
     "Family",

@@ -69,6 +69,14 @@ class Family:
     # Its tasks start once every earlier family's tasks are done: load must not share the
     # environment with other checks (each would distort the other's figures).
     after_others: bool = False
+    # One task per check rather than per target: long, independent checks (a journey, a
+    # test suite) get their own logs and retries, and wait for the health of every target
+    # they use (the check's `uses` and the targets it names).
+    task_per_check: bool = False
+    # "module:function", called as references(loc, check, targets) -> [ReferenceProblem]
+    # on the raw YAML and on the models alike: cross references inside a check (the
+    # targets its steps name, the consent those targets give).
+    references: str | None = None
 
     @cached_property
     def kinds(self) -> tuple[str, ...]:
@@ -91,6 +99,20 @@ class Family:
             return []
         lint: FamilyLint = _load(self.lint)
         return lint(spec)
+
+    def reference_problems(self, loc: Any, check: Any, targets: Any) -> list[Any]:
+        if self.references is None:
+            return []
+        references: Callable[[Any, Any, Any], list[Any]] = _load(self.references)
+        return references(loc, check, targets)
+
+    def gating_targets(self, check: Any) -> list[str]:
+        """The targets whose health `check` waits for: its own, and for a family with
+        per-check tasks every target it uses."""
+        if not self.task_per_check:
+            return [check.target]
+        used: list[str] = getattr(check, "used_targets", lambda: [check.target])()
+        return used
 
     def accepted_targets(self, check_kind: str) -> frozenset[str]:
         """The target kinds a check of `check_kind` may point at: the family's list, else

@@ -25,7 +25,7 @@ class RunStore(Protocol):
     `vigil.standalone.MemoryStore` for `vigil run` without one."""
 
     def record(
-        self, run: RunRef, results: Sequence[CheckResult], *, replace: tuple[str, str] | None = ...
+        self, run: RunRef, results: Sequence[CheckResult], *, replace: tuple[str, ...] | None = ...
     ) -> None: ...
 
     def results_of(
@@ -41,16 +41,24 @@ class Selection:
     targets: frozenset[str] = frozenset()  # empty: every target
     checks: frozenset[str] = frozenset()  # empty: every check
     dry_run: bool = False
+    # Checks of the spec that do not run on this cadence (their `cadences` leave it out).
+    off_cadence: frozenset[str] = frozenset()
 
     def covers(self, family: str, target: str) -> bool:
         return family in self.families and (not self.targets or target in self.targets)
 
     def picks(self, check_id: str) -> bool:
+        if check_id in self.off_cadence:
+            return False
         return not self.checks or check_id in self.checks
 
     @classmethod
     def from_params(
-        cls, spec: Spec, cadence_families: Sequence[str], params: dict[str, Any]
+        cls,
+        spec: Spec,
+        cadence_families: Sequence[str],
+        params: dict[str, Any],
+        cadence: str | None = None,
     ) -> Selection:
         """Validate manual-trigger parameters against the spec; unknown names are an error."""
         chosen = list(params.get("families") or cadence_families)
@@ -66,11 +74,13 @@ class Selection:
                 f"invalid run parameters: {'; '.join(problems)}. Families: "
                 f"{', '.join(known_families)}; targets: {', '.join(sorted(spec.targets))}"
             )
+        off = {c.id for c in spec.all_checks() if cadence and not c.runs_on(cadence)}
         return cls(
             frozenset(chosen),
             frozenset(targets),
             frozenset(checks),
             bool(params.get("dry_run", False)),
+            frozenset(off),
         )
 
 
@@ -90,20 +100,30 @@ class TargetOutcome:
         return [r for r in self.results if r.blocks_run and r.status is Status.ERROR]
 
 
-def gating_targets(spec: Spec, family: str, target: str) -> list[str]:
-    """The targets whose health `family`'s checks of `target` wait for (its record's gate)."""
-    if families.get(family).gate is Gate.DEPENDENCIES:
+def gating_targets(spec: Spec, family: str, target: str, checks: Sequence[Any] = ()) -> list[str]:
+    """The targets whose health `family`'s checks of `target` wait for (its record's gate;
+    for a family with a task per check, every target those `checks` use)."""
+    record = families.get(family)
+    if record.gate is Gate.DEPENDENCIES:
         return list(spec.targets[target].depends_on)
+    if record.task_per_check and checks:
+        return list(dict.fromkeys(t for c in checks for t in record.gating_targets(c)))
     return [target]
 
 
 def unhealthy_dependencies(
-    spec: Spec, family: str, target: str, store: RunStore, run: RunRef, selection: Selection
+    spec: Spec,
+    family: str,
+    target: str,
+    store: RunStore,
+    run: RunRef,
+    selection: Selection,
+    checks: Sequence[Any] = (),
 ) -> dict[str, str]:
     """Why `target`'s checks should not run: each unhealthy dependency, with the reason."""
     health = families.health().name
     reasons: dict[str, str] = {}
-    for dependency in gating_targets(spec, family, target):
+    for dependency in gating_targets(spec, family, target, checks):
         checked = [c for c in spec.checks_of_target(health, dependency) if selection.picks(c.id)]
         if not selection.covers(health, dependency) or not checked:
             continue  # not checked in this run: no evidence against it
@@ -132,18 +152,32 @@ def skipped_results(
 
 
 def run_target(
-    ctx: RunContext, family: str, target: str, store: RunStore, run: RunRef, selection: Selection
+    ctx: RunContext,
+    family: str,
+    target: str,
+    store: RunStore,
+    run: RunRef,
+    selection: Selection,
+    check_id: str | None = None,
 ) -> TargetOutcome:
-    """Run one target's checks of one family and record every result (skips included)."""
+    """Run one target's checks of one family (or only `check_id`: a family with a task per
+    check) and record every result (skips included)."""
+    record = families.get(family)
+    if record.task_per_check and check_id is None:
+        return _each_check(ctx, family, target, store, run, selection)
     outcome = TargetOutcome(family, target)
     if not selection.covers(family, target):
         outcome.skipped_reason = "not selected by this run's parameters"
         return outcome
-    checks = [c for c in ctx.spec.checks_of_target(family, target) if selection.picks(c.id)]
+    checks = [
+        c
+        for c in ctx.spec.checks_of_target(family, target)
+        if selection.picks(c.id) and check_id in (None, c.id)
+    ]
     if not checks:
         outcome.skipped_reason = "none of its checks was selected by this run's parameters"
         return outcome
-    reasons = unhealthy_dependencies(ctx.spec, family, target, store, run, selection)
+    reasons = unhealthy_dependencies(ctx.spec, family, target, store, run, selection, checks)
     if reasons:
         outcome.skipped_reason = "; ".join(reasons.values())
         outcome.results = skipped_results(checks, family, outcome.skipped_reason, list(reasons))
@@ -152,7 +186,25 @@ def run_target(
         # Runners mask their own evidence; this is the net under a runner that forgot (an
         # exception text quoting a password): nothing unmasked reaches the store or a log.
         outcome.results = [r.masked(ctx.masker.mask) for r in found]
-    store.record(run, outcome.results, replace=(family, target))
+    # This call's results are the whole truth for its task: the target's, or one check's.
+    scope = (family, target) if check_id is None else (family, target, check_id)
+    store.record(run, outcome.results, replace=scope)
+    return outcome
+
+
+def _each_check(
+    ctx: RunContext, family: str, target: str, store: RunStore, run: RunRef, selection: Selection
+) -> TargetOutcome:
+    """A target's checks of a family with a task per check, one after another (the CLI)."""
+    outcome = TargetOutcome(family, target)
+    reasons = []
+    for check in ctx.spec.checks_of_target(family, target):
+        one = run_target(ctx, family, target, store, run, selection, check.id)
+        outcome.results += one.results
+        if one.skipped_reason:
+            reasons.append(f"{check.id}: {one.skipped_reason}")
+    if reasons and not any(r.status is not Status.SKIPPED for r in outcome.results):
+        outcome.skipped_reason = "; ".join(reasons)
     return outcome
 
 
@@ -174,8 +226,14 @@ def unrecorded(
                 CheckResult.error_of(
                     check,
                     family.name,
-                    f"no result recorded: task {family.name}.{check.target} ended without "
+                    f"no result recorded: task {family.name}.{_task_of(family, check)} "
+                    "ended without "
                     "recording its checks (timed out, killed or failed); see its log",
                 )
             )
     return missing
+
+
+def _task_of(family: Any, check: Any) -> str:
+    """The task id inside the family's group: the check's, or its target's."""
+    return str(check.id if family.task_per_check else check.target)

@@ -61,14 +61,14 @@ class MemoryStore:
         run: RunRef,
         results: Sequence[CheckResult],
         *,
-        replace: tuple[str, str] | None = None,
+        replace: tuple[str, ...] | None = None,
     ) -> None:
         latest = {r.check_id: r for r in results}
         if replace is not None:
             stale = [
                 i
                 for i, r in self._results.items()
-                if (r.family, r.target) == replace and i not in latest
+                if (r.family, r.target, r.spec_check)[: len(replace)] == replace and i not in latest
             ]
             for check_id in stale:
                 del self._results[check_id]
@@ -133,7 +133,7 @@ def run_spec(
     """Run `spec`'s checks for `cadence`, narrowed by `params` (the trigger form's fields);
     a bad parameter raises ValueError naming it."""
     cadence_families = getattr(spec.schedules, cadence).families or spec.declared_families()
-    selection = Selection.from_params(spec, cadence_families, params)
+    selection = Selection.from_params(spec, cadence_families, params, cadence)
     _check_covers_something(spec, cadence, cadence_families, selection)
     run_id = run_id or f"cli__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
     run = RunRef(spec.environment, cadence, f"{spec.environment}_{cadence}", run_id)

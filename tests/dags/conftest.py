@@ -54,6 +54,8 @@ def vigil_env(pg: Any, system: Any, results_db: str, **extra: str) -> Iterator[d
         "DEMO_INVENTORY_URL": system.inventory_url,
         "DEMO_DB_ADDR": f"127.0.0.1:{pg.port}",
         "DEMO_TOKEN_ACME": demo_config.ACME_TOKEN,
+        "DEMO_TOKEN_GLOBEX": demo_config.GLOBEX_TOKEN,
+        "DEMO_ADMIN_TOKEN": demo_config.admin_token(),
         "DEMO_WEBHOOK_SECRET": "dag-test-secret",
         "DEMO_WEBHOOK_URL": "http://127.0.0.1:9/closed",  # discard port: nobody listens
         "VIGIL_SPECS_DIR": str(REPO / "include" / "specs"),

@@ -62,7 +62,7 @@ def test_daily_schedule_follows_spec_cron_and_timezone() -> None:
     dag = _dagbag().dags["demo_daily"]
     assert _cron(dag).expression == "0 6 * * *"
     assert str(_cron(dag).timezone) in ("UTC", "Timezone('UTC')")
-    assert dag.params["families"] == ["health", "quality", "probes"]
+    assert dag.params["families"] == ["health", "quality", "scenarios", "probes"]
 
 
 def test_tasks_are_grouped_by_kind_and_ordered_by_target_dependencies() -> None:
@@ -75,8 +75,20 @@ def test_tasks_are_grouped_by_kind_and_ordered_by_target_dependencies() -> None:
     # One data-quality task per database, gated on that database's health.
     assert dag.get_task("quality.demo-db").upstream_task_ids == {"health.demo-db"}
     assert dag.get_task("evaluate").upstream_task_ids == {"summarize"}
+    # Scenarios: one task per journey, in their pool, after the health of every target
+    # the journey uses; an exclusive one takes every slot of the pool.
+    lifecycle = dag.get_task("scenarios.order-lifecycle")
+    assert lifecycle.upstream_task_ids == {
+        "health.orders-api",
+        "health.inventory-api",
+        "health.demo-db",
+    }
+    assert (lifecycle.pool, lifecycle.pool_slots) == ("vigil_scenarios", 1)
+    feed = dag.get_task("scenarios.feed-lifecycle")
+    assert feed.upstream_task_ids == {"health.orders-feed", "health.orders-api"}
+    assert dag.get_task("scenarios.inventory-recovery").pool_slots == 4
     # Probes: in their one-slot pool, after their target's health and every other task.
-    others = {t for t in ids if t.startswith(("health.", "quality."))}
+    others = {t for t in ids if t.startswith(("health.", "quality.", "scenarios."))}
     for target in ("orders-api", "demo-db"):
         probes = dag.get_task(f"probes.{target}")
         assert probes.pool == "vigil_probes"
@@ -124,6 +136,13 @@ PARSE_FORBIDDEN = (
     "uvloop",
     "httptools",
     "hdrh",
+    # Scenarios: the journey engine, the suite runner and their clients (a capture's
+    # JSONPath is compiled when the spec loads, by design: a typo fails the parse).
+    "vigil.scenarios.run",
+    "vigil.scenarios.engine",
+    "vigil.scenarios.suites",
+    "websockets",
+    "junitparser",
 )
 
 # Run in a fresh interpreter: first what Airflow's own parsing brings (the DagBag, the SDK

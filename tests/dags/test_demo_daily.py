@@ -64,6 +64,16 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
         "payments-data",
         "demo-db-schema",
     }
+    scenarios = {r.spec_check for r in results.values() if r.family == "scenarios"}
+    assert scenarios == {
+        "order-lifecycle",
+        "tenant-isolation",
+        "feed-isolation",
+        "feed-lifecycle",
+        "concurrent-creates",
+        "idempotent-replay",
+        "inventory-recovery",
+    }
     probes = {r.spec_check for r in results.values() if r.family == "probes"}
     assert probes == {
         "orders-api-load",
@@ -79,6 +89,10 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
     # Probes ran after every other check, in their one-slot pool.
     states = _states(dag_run)
     assert states["probes.orders-api"] == states["probes.demo-db"] == "success"
+    # One task per journey, each green.
+    assert (
+        states["scenarios.order-lifecycle"] == states["scenarios.inventory-recovery"] == "success"
+    )
     assert {r.status for k, r in results.items() if k not in skipped} == {Status.PASSED}
     summary = ResultStore(env["AIRFLOW_CONN_VIGIL_RESULTS"]).recent_runs("demo", limit=1)[0]
     assert summary.state == "success"
@@ -107,6 +121,21 @@ def test_inventory_down_fails_inventory_and_skips_orders_with_the_reason(
     assert states["health.demo-db"] == "success"
     assert states["summarize"] == "failed"
     assert states["evaluate"] == "failed"
+
+
+def test_duplicate_ids_turn_exactly_the_concurrency_journey_red(
+    env: dict[str, str], demo_system: Any
+) -> None:
+    with fault_on(demo_system, "duplicate-ids"):
+        dag_run, run = _run({"families": ["health", "scenarios"]})
+    results = _results(env, run)
+    assert dag_run.state == "failed"
+    red = {k: r for k, r in results.items() if r.is_problem}
+    assert set(red) == {"concurrent-creates"}, {k: r.message for k, r in red.items()}
+    assert "step 'burst' failed" in red["concurrent-creates"].message
+    states = _states(dag_run)
+    assert states["scenarios.concurrent-creates"] == "failed"
+    assert states["scenarios.order-lifecycle"] == states["scenarios.tenant-isolation"] == "success"
 
 
 def test_latency_turns_exactly_the_latency_thresholds_red(

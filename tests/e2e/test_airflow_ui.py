@@ -64,6 +64,25 @@ def test_probes_ran_in_their_one_slot_pool_after_every_other_check(
     assert max(ti["end_date"] for ti in others) <= min(start for start, _ in spans)
 
 
+def test_scenarios_ran_one_task_per_journey_and_the_exclusive_one_alone(
+    e2e_stack: control.Stack, finished_run: str
+) -> None:
+    """Each journey is a task in the pool `vigil_scenarios`; `inventory-recovery`, which
+    switches inventory-api off and on, takes every slot, so no other journey overlapped it."""
+    pools = {p["name"]: p for p in e2e_stack.api().pools()}
+    assert pools["vigil_scenarios"]["slots"] == 4, pools.get("vigil_scenarios")
+    tis = {ti["task_id"]: ti for ti in e2e_stack.api().task_instances(DAG_ID, finished_run)}
+    scenarios = {k: ti for k, ti in tis.items() if k.startswith("scenarios.")}
+    assert "scenarios.order-lifecycle" in scenarios and len(scenarios) >= 7
+    assert {ti["pool"] for ti in scenarios.values()} == {"vigil_scenarios"}
+    assert {ti["state"] for ti in scenarios.values()} == {"success"}
+    alone = scenarios.pop("scenarios.inventory-recovery")
+    assert alone["pool_slots"] == 4
+    for task_id, ti in scenarios.items():
+        overlaps = ti["start_date"] < alone["end_date"] and alone["start_date"] < ti["end_date"]
+        assert not overlaps, (task_id, ti["start_date"], ti["end_date"], alone)
+
+
 def test_the_run_recorded_its_check_results(e2e_stack: control.Stack, finished_run: str) -> None:
     store = ResultStore(pg_uri(e2e_stack.ports, "vigil_results"))
     results = store.run_results(RunRef(ENVIRONMENT, CADENCE, DAG_ID, finished_run))
@@ -71,7 +90,7 @@ def test_the_run_recorded_its_check_results(e2e_stack: control.Stack, finished_r
     # Skips are allowed (a first run has no earlier row count to compare with); a failure
     # or an error against the healthy demo system is not.
     problems = [f"{r.check_id}: {r.status} {r.message}" for r in results if r.is_problem]
-    assert {"health", "quality", "probes"} <= {r.family for r in results}
+    assert {"health", "quality", "scenarios", "probes"} <= {r.family for r in results}
     assert not problems, "checks against the healthy demo system did not pass:\n" + "\n".join(
         problems
     )

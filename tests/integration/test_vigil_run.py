@@ -43,6 +43,8 @@ def environ(pg: LocalPostgres, demo: Any, tmp_path: Path, results: str | None) -
             "DEMO_INVENTORY_URL": demo.inventory_url,
             "DEMO_DB_ADDR": f"127.0.0.1:{pg.port}",
             "DEMO_TOKEN_ACME": demo_config.ACME_TOKEN,
+            "DEMO_TOKEN_GLOBEX": demo_config.GLOBEX_TOKEN,
+            "DEMO_ADMIN_TOKEN": demo_config.admin_token(),
             "DEMO_WEBHOOK_SECRET": "vigil-run-secret",
             "DEMO_WEBHOOK_URL": "http://127.0.0.1:9/closed",  # discard port: nobody listens
             "VIGIL_STATE_DIR": str(tmp_path / "state"),
@@ -123,7 +125,7 @@ def test_with_a_results_store_the_run_is_recorded(
     ("args", "words"),
     [
         (("--targets", "orders-apii"), "unknown target 'orders-apii'"),
-        (("--families", "scenarios"), "unknown family 'scenarios'"),
+        (("--families", "journeys"), "unknown family 'journeys'"),
     ],
 )
 def test_bad_arguments_exit_two_and_run_nothing(

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from vigil.context import BUILTIN_REFERENCES
+from vigil.scenarios.suites import JUNIT_ENV
 from vigil.stack.airflow import airflow_env
 from vigil.stack.state import Ports, StackPaths
 
@@ -150,6 +151,8 @@ def variables_read_by_vigil() -> frozenset[str]:
     # Built-in references (`${VIGIL_INVALID_CREDENTIAL}`) are Vigil's own values, never
     # read from the environment: nothing for a deployment to provide.
     names -= set(BUILTIN_REFERENCES)
+    # Set by Vigil for a test suite's command (where its JUnit XML goes), never read.
+    names -= {JUNIT_ENV}
     for spec in (REPO / "include" / "specs").glob("*.y*ml"):
         text = spec.read_text()
         names |= {m for m in re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text) if WATCHED.fullmatch(m)}

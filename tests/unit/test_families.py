@@ -82,7 +82,7 @@ def spec_file(tmp_path: Path) -> Path:
 
 
 def test_the_registry_lists_the_families_in_pipeline_order() -> None:
-    assert families.names() == ("health", "quality", "probes")
+    assert families.names() == ("health", "quality", "scenarios", "probes")
     assert families.health().name == "health"
     with pytest.raises(KeyError, match=r"unknown check family 'helth'.*did you mean 'health'"):
         families.get("helth")
@@ -97,7 +97,7 @@ def test_without_the_record_the_section_is_an_unknown_key(spec_file: Path) -> No
 
 def test_the_spec_reads_the_family_section(toy: Family, spec_file: Path) -> None:
     spec = load_spec(spec_file)
-    assert [f.name for f in spec.families()] == ["health", "quality", "probes", "toy"]
+    assert [f.name for f in spec.families()] == ["health", "quality", "scenarios", "probes", "toy"]
     assert spec.declared_families() == ["health", "toy"]
     (ping,) = spec.checks_of("toy")
     assert isinstance(ping, PingCheck) and ping.count == 2
@@ -186,14 +186,14 @@ def test_run_parameters_naming_unknown_families_targets_or_checks_are_refused(
     toy: Family, spec_file: Path
 ) -> None:
     spec = load_spec(spec_file)
-    params = {"families": ["toy", "scenarios"], "targets": ["cach"], "checks": ["cache-pong"]}
+    params = {"families": ["toy", "journeys"], "targets": ["cach"], "checks": ["cache-pong"]}
     with pytest.raises(ValueError) as raised:
         Selection.from_params(spec, ["toy"], params)
     message = str(raised.value)
-    assert "unknown family 'scenarios'" in message
+    assert "unknown family 'journeys'" in message
     assert "unknown target 'cach'" in message
     assert "unknown check 'cache-pong'" in message
-    assert "Families: health, quality, probes, toy; targets: api, cache" in message
+    assert "Families: health, quality, scenarios, probes, toy; targets: api, cache" in message
 
 
 def test_run_parameters_narrow_the_cadence(toy: Family, spec_file: Path) -> None:

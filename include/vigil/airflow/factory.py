@@ -121,29 +121,39 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
         for name in chosen:
             family = families.get(name)
             group = _family_group(spec, name, op_kwargs)
-            for target, task in group.items():
+            for task, gates in group:
                 if family.gate is Gate.DEPENDENCIES:
-                    health[target] = task
-                elif target in health:
-                    # Other families wait for their target's health, and skip when it failed.
-                    health[target] >> task
+                    health[gates[0]] = task
+                else:
+                    # Other families wait for their targets' health, and skip when it failed.
+                    [health[t] for t in gates if t in health] >> task
                 if family.after_others:
                     # Load measured while other checks run measures both: wait for them.
                     earlier >> task
                 task >> summarize
-            earlier += group.values()
+            earlier += [task for task, _ in group]
     return dag
 
 
-def _family_group(spec: Spec, family: str, op_kwargs: dict[str, Any]) -> dict[str, PythonOperator]:
-    """One task per target; a health task waits for the health of the targets it depends on.
+def _family_group(
+    spec: Spec, family: str, op_kwargs: dict[str, Any]
+) -> list[tuple[PythonOperator, list[str]]]:
+    """The family's tasks, each with the targets whose health it waits for (for health:
+    the task's own target); a health task waits for the health of the targets it depends on.
 
     One task per target, not per check: a target's checks run concurrently inside it, and
-    for data quality one task per database pays the Great Expectations import once.
+    for data quality one task per database pays the Great Expectations import once. A
+    family of long, independent checks (scenarios) has one task per check instead.
     """
     record = families.get(family)
-    targets = spec.targets_with_checks(family)
+    # A check whose `cadences` leave this one out gets no task here.
+    on_cadence = [c for c in spec.checks_of(family) if c.runs_on(op_kwargs["cadence"])]
     with TaskGroup(group_id=family, tooltip=f"{family} checks: {record.description}"):
+        if record.task_per_check:
+            return [
+                (_check_task(spec, family, check, op_kwargs), record.gating_targets(check))
+                for check in on_cadence
+            ]
         by_target = {
             target: PythonOperator(
                 task_id=target,
@@ -155,14 +165,35 @@ def _family_group(spec: Spec, family: str, op_kwargs: dict[str, Any]) -> dict[st
                 doc_md=_target_doc(spec, family, target),
                 pool=record.pool,  # None: Airflow's default pool
             )
-            for target in targets
+            for target in sorted({c.target for c in on_cadence})
         }
     if record.gate is Gate.DEPENDENCIES:
         for target, task in by_target.items():
             for dependency in spec.targets[target].depends_on:
                 if dependency in by_target:
                     by_target[dependency] >> task
-    return by_target
+    return [(task, [target]) for target, task in by_target.items()]
+
+
+def _check_task(spec: Spec, family: str, check: Any, op_kwargs: dict[str, Any]) -> PythonOperator:
+    record = families.get(family)
+    used = record.gating_targets(check)
+    return PythonOperator(
+        task_id=check.id,
+        python_callable=tasks.run_target_checks,
+        op_kwargs={**op_kwargs, "family": family, "target": check.target, "check": check.id},
+        trigger_rule=TriggerRule.ALL_DONE,
+        doc_md=f"{family} check `{check.id}` ({check.kind}): {check.description}\n\n"
+        f"Skipped, with the reason, when any target it uses is unhealthy: {', '.join(used)}.",
+        pool=record.pool,
+        # An exclusive check takes every slot of its pool: nothing else of the family
+        # runs beside it (a journey that switches a shared dependency off and on).
+        pool_slots=record.pool_slots if getattr(check, "exclusive", False) else 1,
+        # Its own bound (plus the cleanup's) rather than the spec's default task timeout.
+        execution_timeout=timedelta(
+            seconds=float(check.timeout_s) + float(getattr(check, "cleanup_timeout_s", 0)) + 60
+        ),
+    )
 
 
 def describe(spec: Spec, cadence: str, chosen: list[str]) -> str:

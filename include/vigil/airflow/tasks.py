@@ -112,26 +112,41 @@ def _setup(spec_path: str, cadence: str, context: Any) -> tuple[Any, ...]:
     store = ResultStore.from_connection(airflow_connection(spec.results_conn_id))
     cadence_families = getattr(spec.schedules, cadence).families or spec.declared_families()
     params = dict(context.get("params") or {})
-    selection = Selection.from_params(spec, cadence_families, params)
+    selection = Selection.from_params(spec, cadence_families, params, cadence)
     store.start_run(run, params=params, dry_run=selection.dry_run)
     return spec, run, ctx, store, selection
 
 
 def run_target_checks(
-    spec_path: str, cadence: str, family: str, target: str, **context: Any
+    spec_path: str,
+    cadence: str,
+    family: str,
+    target: str,
+    check: str | None = None,
+    **context: Any,
 ) -> dict[str, Any]:
-    """Run one target's checks of one family; fail on critical problems, skip when gated."""
+    """Run one target's checks of one family (or one `check`: a family with a task per
+    check); fail on critical problems, skip when gated."""
     from vigil.pipeline import run_target
     from vigil.result_table import format_table
 
     _spec, run, ctx, store, selection = _setup(spec_path, cadence, context)
-    outcome = run_target(ctx, family, target, store, run, selection)
+    ctx.container_runner = _run_container
+    outcome = run_target(ctx, family, target, store, run, selection, check)
+    what = f"{family} check {check}" if check else f"{family} checks of {target}"
     if outcome.results:
-        log.info("%s checks of %s:\n%s", family, target, format_table(outcome.results))
+        log.info("%s:\n%s", what, format_table(outcome.results))
     if outcome.skipped_reason:
-        raise AirflowSkipException(f"{family} checks of {target} skipped: {outcome.skipped_reason}")
+        raise AirflowSkipException(f"{what} skipped: {outcome.skipped_reason}")
     raise_for_problems(family, target, outcome.results)
     return {r.check_id: r.status.value for r in outcome.results}
+
+
+def _run_container(*args: Any) -> Any:
+    """A container test suite, through the docker provider (imported only when one runs)."""
+    from vigil.airflow.docker_suite import run_container
+
+    return run_container(*args)
 
 
 def summarize(spec_path: str, cadence: str, **context: Any) -> dict[str, Any]:

@@ -333,3 +333,10 @@ def _expected(check: HttpCheck) -> dict[str, Any]:
     if check.check_dependencies:
         expected["dependencies"] = "all ok"
     return expected
+
+
+# The reference resolution of a request's parts, shared with the scenarios' http steps
+# (vigil.scenarios.steps_http), which resolve `${ENV}` exactly as a health check does.
+resolve_path = _resolve_path
+form_fields = _form_fields
+resolve_tree = _resolve_tree

@@ -8,6 +8,7 @@ day it started even when some of them finish after midnight.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -83,6 +84,19 @@ SELECT c.family,
        count(*) FILTER (WHERE c.status = 'skipped') AS skipped
 {_WINDOW}
 GROUP BY c.family ORDER BY c.family
+"""
+
+# A scenario journey's own results (not a suite's test cases, not a cleanup part) with
+# the time each step took, oldest first; the step names in the order the journey ran them,
+# from its trace, since jsonb keeps an object's keys (steps_ms) in an order of its own.
+JOURNEY_STEPS = f"""
+SELECT c.check_id, c.target, c.status, c.started_at, c.observed->'steps_ms' AS steps_ms,
+       CASE WHEN jsonb_typeof(c.details->'trace') = 'array'
+            THEN jsonb_path_query_array(c.details->'trace', '$[*].step') END AS step_order
+{_WINDOW}
+  AND c.family = 'scenarios' AND c.parent IS NULL
+  AND jsonb_typeof(c.observed->'steps_ms') = 'object'
+ORDER BY c.check_id, r.started_at, r.id
 """
 
 
@@ -193,6 +207,18 @@ class CheckStatuses:
     parent: str | None = None  # the spec check it is a part of, if any
 
 
+@dataclass(frozen=True)
+class JourneyRun:
+    """One run of a scenario journey: how long each of its steps took."""
+
+    check_id: str
+    target: str
+    status: Status
+    started_at: datetime
+    steps_ms: dict[str, float]  # the steps that ran
+    order: tuple[str, ...]  # every step's name, in the order the journey ran them
+
+
 def _read(store: ResultStore, action: str, sql: str, params: dict[str, Any]) -> list[Any]:
     # The store's read path: schema ensured, read-only transaction, errors naming the store.
     return store.read(action, sql, params)
@@ -288,3 +314,33 @@ def family_counts(store: ResultStore, environment: str, win: Window) -> dict[str
         _window_params(environment, win),
     )
     return {row["family"]: _counts(row) for row in rows}
+
+
+def journey_runs(store: ResultStore, environment: str, win: Window) -> list[JourneyRun]:
+    """The window's journey results that timed their steps, by journey, oldest first."""
+    rows = _read(
+        store,
+        f"read scenario step durations of {environment!r}",
+        JOURNEY_STEPS,
+        _window_params(environment, win),
+    )
+    return [
+        JourneyRun(
+            r["check_id"],
+            r["target"],
+            Status(r["status"]),
+            r["started_at"],
+            _durations(r["steps_ms"]),
+            tuple(name for name in r["step_order"] or () if isinstance(name, str)),
+        )
+        for r in rows
+    ]
+
+
+def _durations(steps_ms: dict[str, Any]) -> dict[str, float]:
+    """Step name to milliseconds; a value that is no number (an older row's) left out."""
+    return {
+        str(name): float(ms)
+        for name, ms in steps_ms.items()
+        if isinstance(ms, int | float) and not isinstance(ms, bool) and math.isfinite(ms)
+    }

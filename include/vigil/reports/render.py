@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
-from vigil.reports import svg
+from vigil.reports import journeys, svg
 from vigil.reports.data import ReportError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -28,15 +28,23 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+:=@-]")
 
 def templates(folder: Path) -> Environment:
     """A Jinja2 environment over `folder` with the reports' settings and filters: the
-    reports' own templates, and the UI's pages (vigil.ui.render) built on the same."""
+    reports' own templates, and the UI's pages (vigil.ui.render) built on the same.
+
+    The reports' templates are also there under "reports/", so a UI page imports the
+    macros both share ("reports/_macros.html": a scenario's trace) rather than a copy;
+    a name without the prefix is only ever `folder`'s own."""
     env = Environment(
-        loader=FileSystemLoader(folder),
+        loader=ChoiceLoader(
+            [FileSystemLoader(folder), PrefixLoader({"reports": FileSystemLoader(TEMPLATES_DIR)})]
+        ),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters.update(ms=fmt_ms, pct=fmt_pct, dt=fmt_dt, pretty=pretty_json)
+    # A scenario's evidence read for people (vigil.reports.journeys); None when it has none.
+    env.filters.update(journey=journeys.trace_of, suite_case=journeys.suite_case_of)
     return env
 
 

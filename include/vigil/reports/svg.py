@@ -109,9 +109,13 @@ def _axes(top: float, fmt: Fmt, width: int, height: int) -> list[str]:
     return parts
 
 
-def _x_labels(labels: Sequence[str], centers: Sequence[float], height: int) -> list[str]:
-    # A label ("Tue 17 Nov") needs ~60 px: at most 8 under a 720 px chart, or they overlap.
-    every = max(1, math.ceil(len(labels) / 8))
+def _x_labels(
+    labels: Sequence[str], centers: Sequence[float], height: int, width: int = WIDTH
+) -> list[str]:
+    # A label ("Tue 17 Nov") needs ~60 px: at most 8 under a 720 px chart, or they overlap;
+    # fewer under a smaller one (a scenario step's chart).
+    room = max(2, round(8 * (width - LEFT - RIGHT) / (WIDTH - LEFT - RIGHT)))
+    every = max(1, math.ceil(len(labels) / min(room, 8)))
     return [
         f'<text x="{x:.1f}" y="{height - BOTTOM + 16}" {FONT} text-anchor="middle">'
         f"{escape(label)}</text>"
@@ -166,7 +170,7 @@ def bar_chart(
             if stacked:
                 base = y
     centers = [LEFT + slot * (i + 0.5) for i in range(len(labels))]
-    parts += _x_labels(labels, centers, height)
+    parts += _x_labels(labels, centers, height, width)
     return Markup("".join([*parts, "</svg>"]))
 
 
@@ -205,7 +209,7 @@ def line_chart(
             f"<title>{escape(f'{label} — {s.name}: {fmt(v)}')}</title></circle>"
             for x, y, label, v in points
         ]
-    parts += _x_labels(labels, centers, height)
+    parts += _x_labels(labels, centers, height, width)
     return Markup("".join([*parts, "</svg>"]))
 
 

@@ -1,5 +1,6 @@
 """The weekly trend report: pass and failure rate per day, slowest checks, run durations,
-and the performance probes' latency and throughput (vigil.reports.probe_trends)."""
+the performance probes' latency and throughput (vigil.reports.probe_trends), and the
+scenario journeys' step durations (vigil.reports.scenario_trends)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from vigil.reports import probe_trends, render, svg
+from vigil.reports import probe_trends, render, scenario_trends, svg
 from vigil.reports.data import (
     Counts,
     DayStats,
@@ -139,6 +140,9 @@ def render_trend_report(
         data=data,
         charts=charts(data),
         probes=probe_trends.section(store, environment, data.window),
+        journeys=scenario_trends.trends(store, environment, data.window),
+        journeys_empty=scenario_trends.EMPTY,
+        max_step_charts=scenario_trends.MAX_CHARTS,
     )
 
 

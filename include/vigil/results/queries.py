@@ -53,6 +53,7 @@ RETURNING id, environment, cadence
 DELETE_STALE = """
 DELETE FROM vigil.check_results
 WHERE run = %(run)s AND family = %(family)s AND target = %(target)s
+  AND (%(check)s::text IS NULL OR coalesce(parent, check_id) = %(check)s)
   AND NOT (check_id = ANY(%(keep)s::text[]))
 """
 

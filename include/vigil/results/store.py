@@ -105,7 +105,7 @@ class ResultStore:
         run: RunRef,
         results: Sequence[CheckResult],
         *,
-        replace: tuple[str, str] | None = None,
+        replace: tuple[str, ...] | None = None,
     ) -> None:
         """Store `results` for `run` (creating the run if needed), in one transaction.
 
@@ -113,7 +113,8 @@ class ResultStore:
         call, the last result of a check_id wins. With `replace=(family, target)`, this call's
         results are the whole truth for that task: earlier rows of that family and target
         whose ids are not among them go (a retry that succeeds after a whole-suite error
-        must not leave the error behind).
+        must not leave the error behind). `(family, target, check)` narrows that to one
+        spec check and its parts (a task per check: its siblings' rows stay).
         """
         latest = {r.check_id: r for r in results}  # last one wins, as a retry would
         first = min((r.started_at for r in latest.values()), default=None)
@@ -128,6 +129,7 @@ class ResultStore:
                         "run": run_pk,
                         "family": replace[0],
                         "target": replace[1],
+                        "check": replace[2] if len(replace) > 2 else None,
                         "keep": list(latest),
                     },
                 )

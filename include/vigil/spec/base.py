@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -39,3 +39,9 @@ class CheckBase(Strict):
     severity: Severity = Severity.CRITICAL
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     description: str = ""
+    # The cadences it runs on (a long test suite: weekly only); unset: every cadence that
+    # runs its family.
+    cadences: list[Literal["daily", "weekly", "monthly"]] | None = Field(default=None, min_length=1)
+
+    def runs_on(self, cadence: str) -> bool:
+        return self.cadences is None or cadence in self.cadences

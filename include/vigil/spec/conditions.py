@@ -21,6 +21,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from vigil.spec.secret_shapes import is_secret_name, redact_secret_shapes, token_shaped
+from vigil.spec.secrets import TEMPLATE_REF
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "contains", "matches", "exists")
 _MISSING = object()
@@ -72,7 +73,9 @@ class Condition:
                 re.compile(str(value))
             except re.error as exc:
                 raise ValueError(f"condition {text!r}: invalid regular expression: {exc}") from None
-        if op in ("<", "<=", ">", ">=") and not _is_number(value):
+        # A scenario's `{{variable}}` is a number only at run time (vigil.scenarios).
+        templated = isinstance(value, str) and TEMPLATE_REF.fullmatch(value) is not None
+        if op in ("<", "<=", ">", ">=") and not _is_number(value) and not templated:
             raise ValueError(f"condition {text!r}: {op!r} compares numbers, got {raw!r}")
         return cls(match["path"], op, value)
 
@@ -99,6 +102,13 @@ class Condition:
         kept = None if actual is _MISSING else self._evidence(actual)
         shown = "missing" if actual is _MISSING else json.dumps(kept, default=str)[:200]
         return Outcome(ok, kept, f"{self} (got {shown})")
+
+    def holds(self, document: Any, headers: Mapping[str, str] | None = None) -> bool:
+        """`evaluate(...).ok` without the evidence it builds: for hot paths (a journey's
+        parallel copies) that need the evidence only when a condition does not hold."""
+        if self.header is not None:
+            return self._holds(_header_value(headers or {}, self.header, self.value))
+        return self._holds(lookup(document, self.path))
 
     def _evidence(self, actual: Any) -> Any:
         """`actual` as evidence: whole under a credential's name (`access_token`,

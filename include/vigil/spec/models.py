@@ -70,9 +70,18 @@ ALLOW_LOAD = Field(
 )
 
 
+# Scenarios that write (a POST, a message sent on a WebSocket) and test suites run only
+# against a target that accepts test traffic: never by default (vigil.scenarios.references).
+ALLOW_WRITES = Field(
+    default=False,
+    description="scenarios may write to this target, test suites may run against it (test copies)",
+)
+
+
 class HttpTarget(_HttpApiTarget):
     kind: Literal["http"]
     allow_load: bool = ALLOW_LOAD
+    allow_writes: bool = ALLOW_WRITES
 
 
 class PrometheusTarget(_HttpApiTarget):
@@ -86,6 +95,9 @@ class PostgresTarget(TargetBase):
     kind: Literal["postgres"]
     conn_id: NonEmpty = Field(description="Airflow connection id holding host, login and password")
     allow_load: bool = ALLOW_LOAD
+    # Journeys never write through it (their queries are read-only); a test suite that
+    # uses it may (its teardown may delete every row): an explicit choice, never a default.
+    allow_writes: bool = ALLOW_WRITES
 
 
 class TcpTarget(TargetBase):
@@ -161,6 +173,7 @@ class WebsocketTarget(TargetBase):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     verify_tls: bool = True
+    allow_writes: bool = ALLOW_WRITES
 
     @field_validator("url")
     @classmethod

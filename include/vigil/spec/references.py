@@ -170,6 +170,8 @@ def _check_problems(
             family = sections.get(section)
             if family is not None:
                 yield from _target_problems(loc, check, targets, kinds, family)
+                # The family's own references inside a check (a journey's steps).
+                yield from family.reference_problems(loc, check, targets)
 
 
 def _target_problems(

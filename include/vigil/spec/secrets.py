@@ -40,6 +40,11 @@ from vigil.spec.secret_shapes import (
 ENV_REF = re.compile(
     r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>(?:[^}$]|\$(?!\{))*))?\}"
 )
+# A scenario's variable, `{{token}}`: a reference to a value captured at run time (a login's
+# token), never written in the spec, so it stands where a `${VAR}` may (vigil.scenarios).
+TEMPLATE_REF = re.compile(r"\{\{\s*(?P<var>[A-Za-z_][\w.]*)\s*\}\}")
+# Either kind of reference; `default` is set only for an environment reference.
+ANY_REF = re.compile(f"{ENV_REF.pattern}|{TEMPLATE_REF.pattern}")
 # Header names to mask at run time (requests logged, webhook values expanded as secrets):
 # broader than `is_secret_name`, which decides what a spec may not hold literally.
 SECRET_HEADERS = re.compile(
@@ -78,7 +83,7 @@ def has_reference(value: str) -> bool:
 
 
 def _references(value: str) -> list[re.Match[str]]:
-    return list(ENV_REF.finditer(value))
+    return list(ANY_REF.finditer(value))
 
 
 def literal_password_in_url(url: str) -> bool:
@@ -121,7 +126,7 @@ def literal_secret_reason(what: str, value: Any) -> str | None:
 
 
 def _literal_words(text: str) -> list[str]:
-    rest = _PARAMETER_NAME.sub(" ", ENV_REF.sub(" ", text))
+    rest = _PARAMETER_NAME.sub(" ", ANY_REF.sub(" ", text))
     return [w for w in _LITERAL_WORD.findall(rest) if w.lower() not in SCHEMES]
 
 
@@ -226,7 +231,8 @@ def reject_literal_secret_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-_NAMED = ("targets", "channels")  # their keys are names a person chose ("auth"), not fields
+# Their keys are names a person chose ("auth", a captured "token"), not fields.
+_NAMED = ("targets", "channels", "capture")
 
 
 def is_secret_loc(loc: Loc) -> bool:

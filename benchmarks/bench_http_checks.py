@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
-import subprocess
 import sys
 import threading
 import time
@@ -27,13 +25,16 @@ from pathlib import Path
 
 import requests
 
-from vigil.checks import DEFAULT_WORKERS, run_checks
-from vigil.checks.models import HttpCheck
-from vigil.context import RunContext
-from vigil.result import Status
-from vigil.spec.models import Checks, HttpTarget, Spec
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.support (vigil comes from the venv)
+
+from tests.support.child_server import child_server  # noqa: E402 (after the path setup)
+from vigil.checks import DEFAULT_WORKERS, run_checks  # noqa: E402
+from vigil.checks.models import HttpCheck  # noqa: E402
+from vigil.context import RunContext  # noqa: E402
+from vigil.result import Status  # noqa: E402
+from vigil.spec.models import Checks, HttpTarget, Spec  # noqa: E402
+
 SERVER_START_TIMEOUT_S = 20.0
 
 
@@ -41,29 +42,9 @@ SERVER_START_TIMEOUT_S = 20.0
 def server_process(delay_s: float = 0.05) -> Iterator[str]:
     """tests/support/http_server.py in its own process, so it does not share our GIL."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.http_server", str(delay_s)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], SERVER_START_TIMEOUT_S)
-        line = proc.stdout.readline() if ready else ""
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"server did not start within {SERVER_START_TIMEOUT_S}s: {line!r}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
-    finally:
-        if proc.stdin:
-            proc.stdin.close()  # the server stops when its stdin closes
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    argv = [sys.executable, "-m", "tests.support.http_server", str(delay_s)]
+    with child_server(argv, cwd=ROOT, env=env, start_timeout_s=SERVER_START_TIMEOUT_S) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def build_context(base_url: str, n: int, path: str) -> tuple[list[HttpCheck], RunContext]:

@@ -20,20 +20,22 @@ import argparse
 import asyncio
 import json
 import os
-import select
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
-from vigil.context import RunContext
-from vigil.result import Status
-from vigil.scenarios.engine import run_journey
-from vigil.scenarios.models import JourneyCheck
-from vigil.spec.models import Checks, HttpTarget, Spec
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.support (vigil comes from the venv)
+
+from tests.support.child_server import child_server  # noqa: E402 (after the path setup)
+from vigil.context import RunContext  # noqa: E402
+from vigil.result import Status  # noqa: E402
+from vigil.scenarios.engine import run_journey  # noqa: E402
+from vigil.scenarios.models import JourneyCheck  # noqa: E402
+from vigil.spec.models import Checks, HttpTarget, Spec  # noqa: E402
 
 SERVER_START_TIMEOUT_S = 20.0
 BODY = {"customer_id": 1, "items": [{"sku": "SKU-0001", "quantity": 1}]}
@@ -63,31 +65,11 @@ asyncio.run(main())
 """
 
 
-@contextmanager
-def server_process(delay_s: float) -> Iterator[int]:
+def server_process(delay_s: float) -> AbstractContextManager[int]:
     """The server in its own process, so it does not share our GIL; it stops when its
     stdin closes."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(delay_s)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], SERVER_START_TIMEOUT_S)
-        line = proc.stdout.readline() if ready else ""
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"server did not start within {SERVER_START_TIMEOUT_S}s: {line!r}")
-        yield int(line.split()[1])
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    argv = [sys.executable, "-c", SERVER, str(delay_s)]
+    return child_server(argv, start_timeout_s=SERVER_START_TIMEOUT_S)
 
 
 async def _reference(port: int, copies: int, concurrency: int) -> float:

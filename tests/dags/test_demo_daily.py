@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.dags.conftest import fault_on, inventory_down, run_dag, vigil_env
+from tests.support.demo_system import DEMO_JOURNEYS
 from vigil.result import Status
 from vigil.results.store import ResultStore, RunRef
 
@@ -65,15 +66,7 @@ def test_demo_daily_is_green_and_stores_every_check(env: dict[str, str]) -> None
         "demo-db-schema",
     }
     scenarios = {r.spec_check for r in results.values() if r.family == "scenarios"}
-    assert scenarios == {
-        "order-lifecycle",
-        "tenant-isolation",
-        "feed-isolation",
-        "feed-lifecycle",
-        "concurrent-creates",
-        "idempotent-replay",
-        "inventory-recovery",
-    }
+    assert scenarios == set(DEMO_JOURNEYS)
     probes = {r.spec_check for r in results.values() if r.family == "probes"}
     assert probes == {
         "orders-api-load",

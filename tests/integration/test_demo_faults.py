@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from demo import config, faults, slow_index
 from demo.config import ACME_TOKEN
 from demo.db import SQL_DIR
 from demo.launcher import DemoSystem
+from tests.support.demo_system import faults_cli, until
 from vigil.stack.postgres import LocalPostgres, free_port
 
 pytestmark = pytest.mark.integration
@@ -46,32 +47,8 @@ def all_faults_off(demo: DemoSystem) -> Iterator[None]:
     faults.clear(demo.dsn)  # recreates the slow-index index too
 
 
-def until(predicate: Callable[[], bool], what: str, timeout: float = 5) -> None:
-    """Poll (faults reach the services within their 0.5 s cache) with a bound."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.1)
-
-
 def get(url: str, headers: dict[str, str] = ACME) -> requests.Response:
     return requests.get(url, headers=headers, timeout=10)
-
-
-def cli(demo: DemoSystem, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m demo.faults ...` finding the demo the way a user's shell would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")}
-    env[config.ENV_STATE_DIR] = str(Path(demo.state_dir).parent)
-    return subprocess.run(
-        [sys.executable, "-m", "demo.faults", *args],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=30,
-        cwd=config.REPO_ROOT,
-        check=False,
-    )
 
 
 def test_errors_fail_the_configured_share_of_requests(demo: DemoSystem) -> None:
@@ -131,7 +108,7 @@ def test_latency_delays_responses(demo: DemoSystem) -> None:
 
 
 def test_inventory_down_via_cli(demo: DemoSystem) -> None:
-    switched = cli(demo, "inventory-down", "on")
+    switched = faults_cli(demo, "inventory-down", "on")
     assert switched.returncode == 0, switched.stderr
     assert "inventory-down  ON" in switched.stdout
     until(lambda: get(f"{demo.orders_url}/health").status_code == 503, "orders-api degraded")
@@ -149,7 +126,7 @@ def test_inventory_down_via_cli(demo: DemoSystem) -> None:
     order = requests.post(f"{demo.orders_url}/v1/orders", json=body, headers=ACME, timeout=10)
     assert (order.status_code, order.json()["status"]) == (201, "pending")
 
-    assert cli(demo, "inventory-down", "off").returncode == 0
+    assert faults_cli(demo, "inventory-down", "off").returncode == 0
     until(lambda: get(f"{demo.orders_url}/health").status_code == 200, "orders-api healthy")
     url = f"{demo.orders_url}/v1/orders/{order.json()['id']}"
     until(lambda: get(url).json()["status"] == "shipped", "pending order ships", timeout=15)
@@ -157,13 +134,13 @@ def test_inventory_down_via_cli(demo: DemoSystem) -> None:
 
 def test_cli_status_and_errors(demo: DemoSystem, tmp_path: Path) -> None:
     faults.set_fault("latency", True, dsn=demo.dsn, value=50)
-    status = cli(demo, "status")
+    status = faults_cli(demo, "status")
     assert status.returncode == 0
     assert "latency         ON (value 50)" in status.stdout
     assert f"orders-api: {demo.orders_url}" in status.stdout
-    assert cli(demo, "gremlins", "on").returncode == 2
-    assert cli(demo, "errors").returncode == 2
-    out_of_range = cli(demo, "errors", "on", "--value", "3")
+    assert faults_cli(demo, "gremlins", "on").returncode == 2
+    assert faults_cli(demo, "errors").returncode == 2
+    out_of_range = faults_cli(demo, "errors", "on", "--value", "3")
     assert out_of_range.returncode == 1 and "between 0 and 1" in out_of_range.stderr
     nowhere = subprocess.run(
         [sys.executable, "-m", "demo.faults", "status"],
@@ -265,28 +242,28 @@ def test_slow_index_drops_and_recreates_the_order_history_index(demo: DemoSystem
 
 @pytest.mark.usefixtures("index_restored")
 def test_slow_index_via_cli_status_and_clear(demo: DemoSystem) -> None:
-    status = cli(demo, "status")
+    status = faults_cli(demo, "status")
     assert status.returncode == 0 and "slow-index      off" in status.stdout
     for _ in range(2):
-        switched = cli(demo, "slow-index", "on")
+        switched = faults_cli(demo, "slow-index", "on")
         assert switched.returncode == 0, switched.stderr
         assert "slow-index      ON\n" in switched.stdout
     assert index_def(demo.dsn) is None
-    assert "slow-index      ON\n" in cli(demo, "status").stdout
-    assert cli(demo, "slow-index").returncode == 2
-    with_value = cli(demo, "slow-index", "off", "--value", "1")
+    assert "slow-index      ON\n" in faults_cli(demo, "status").stdout
+    assert faults_cli(demo, "slow-index").returncode == 2
+    with_value = faults_cli(demo, "slow-index", "off", "--value", "1")
     assert with_value.returncode == 1 and "slow-index takes no value" in with_value.stderr
     assert index_def(demo.dsn) is None  # the refused call changed nothing
     # The switches are unaffected, and clear puts back both.
     faults.set_fault("latency", True, dsn=demo.dsn, value=5)
-    cleared = cli(demo, "clear")
+    cleared = faults_cli(demo, "clear")
     assert cleared.returncode == 0, cleared.stderr
     assert "slow-index      off" in cleared.stdout and "latency         off" in cleared.stdout
     assert index_def(demo.dsn) is not None
     assert uses_the_index(order_history_plan(demo.dsn))
     for _ in range(2):
-        assert "slow-index      off" in cli(demo, "slow-index", "off").stdout
-    assert cli(demo, "clear").returncode == 0  # clear with the index present: a no-op
+        assert "slow-index      off" in faults_cli(demo, "slow-index", "off").stdout
+    assert faults_cli(demo, "clear").returncode == 0  # clear with the index present: a no-op
 
 
 @pytest.mark.usefixtures("index_restored")
@@ -308,7 +285,7 @@ def test_slow_index_through_the_admin_endpoint(demo: DemoSystem) -> None:
     assert get(f"{demo.inventory_url}/admin/faults", ADMIN).json()["slow-index"]["enabled"]
     assert get(f"{demo.orders_url}/v1/orders?limit=5").status_code == 200
     assert get(f"{demo.inventory_url}/v1/products?limit=5").status_code == 200
-    assert "slow-index      ON" in cli(demo, "status").stdout
+    assert "slow-index      ON" in faults_cli(demo, "status").stdout
     again = requests.post(admin, json=body, headers=ADMIN, timeout=5)
     assert again.status_code == 200 and again.json()["slow-index"]["enabled"] is True
     off = requests.post(admin, json={**body, "enabled": False}, headers=ADMIN, timeout=5)

@@ -7,16 +7,12 @@ off the demo behaves again; an older database gets the new switches when install
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -28,7 +24,7 @@ from demo import config, db, faults
 from demo.config import ACME_TOKEN, GLOBEX_TOKEN
 from demo.fault_state import FaultError, validate
 from demo.launcher import DemoSystem
-from tests.support.demo_system import running_demo
+from tests.support.demo_system import faults_cli, running_demo, until
 from vigil.stack.postgres import LocalPostgres
 
 pytestmark = pytest.mark.integration
@@ -55,15 +51,6 @@ def all_faults_off(request: pytest.FixtureRequest) -> Iterator[None]:
         faults.clear(request.getfixturevalue("demo").dsn)
 
 
-def until(predicate: Callable[[], bool], what: str, timeout: float = 5) -> None:
-    """Poll with a bound (services see a switch within their 0.5 s fault cache)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.1)
-
-
 def get(url: str, headers: dict[str, str] = ACME) -> requests.Response:
     return requests.get(url, headers=headers, timeout=10)
 
@@ -76,21 +63,6 @@ def sql(dsn: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
             return cur.fetchall() if cur.description else []
     finally:
         conn.close()
-
-
-def cli(demo: DemoSystem, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m demo.faults ...` finding the demo the way a user's shell would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")}
-    env[config.ENV_STATE_DIR] = str(Path(demo.state_dir).parent)
-    return subprocess.run(
-        [sys.executable, "-m", "demo.faults", *args],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=30,
-        cwd=config.REPO_ROOT,
-        check=False,
-    )
 
 
 def order_body(customer_id: int = 1, sku: str = "SKU-0010", quantity: int = 1) -> dict[str, Any]:
@@ -122,20 +94,20 @@ def test_new_switches_are_rows_that_take_no_value(demo: DemoSystem) -> None:
             admin, json={"name": name, "enabled": True, "value": 1}, headers=ADMIN, timeout=5
         )
         assert valued.status_code == 422 and "takes no value" in valued.json()["error"]
-        refused = cli(demo, name, "on", "--value", "1")
+        refused = faults_cli(demo, name, "on", "--value", "1")
         assert refused.returncode == 1 and f"{name} takes no value" in refused.stderr
     assert not any(faults.get_faults(demo.dsn)[name]["enabled"] for name in NEW)
 
 
 def test_status_lists_the_new_switches_and_clear_turns_them_off(demo: DemoSystem) -> None:
-    assert all(f"{name:<15} off" in cli(demo, "status").stdout for name in NEW)
+    assert all(f"{name:<15} off" in faults_cli(demo, "status").stdout for name in NEW)
     for name in NEW:
-        switched = cli(demo, name, "on")
+        switched = faults_cli(demo, name, "on")
         assert switched.returncode == 0, switched.stderr
         assert f"  {name:<15} ON\n" in switched.stdout
     listed = get(f"{demo.inventory_url}/admin/faults", ADMIN).json()
     assert all(listed[name] == {"enabled": True, "value": None} for name in NEW)
-    cleared = cli(demo, "clear")
+    cleared = faults_cli(demo, "clear")
     assert cleared.returncode == 0, cleared.stderr
     assert all(f"  {name:<15} off\n" in cleared.stdout for name in NEW)
     assert not any(faults.get_faults(demo.dsn)[name]["enabled"] for name in NEW)
@@ -246,7 +218,7 @@ def max_order_id(demo: DemoSystem) -> int:
 
 
 def test_duplicate_ids_answer_concurrent_creates_with_one_id(demo: DemoSystem) -> None:
-    assert cli(demo, config.DUPLICATE_IDS, "on").returncode == 0
+    assert faults_cli(demo, config.DUPLICATE_IDS, "on").returncode == 0
     seen_by_orders_api(demo, config.DUPLICATE_IDS, True)
 
     # One after another: the racy allocator hands out max(id) + 1, distinct every time.
@@ -280,7 +252,7 @@ def test_duplicate_ids_answer_concurrent_creates_with_one_id(demo: DemoSystem) -
         found = get(f"{demo.orders_url}/v1/orders/{answered}").json()
         assert found["customer_id"] != customer
 
-    assert cli(demo, config.DUPLICATE_IDS, "off").returncode == 0
+    assert faults_cli(demo, config.DUPLICATE_IDS, "off").returncode == 0
     seen_by_orders_api(demo, config.DUPLICATE_IDS, False)
     before = max_order_id(demo)
     answers = concurrent_creates(demo)  # all 201: the id sequence stayed ahead

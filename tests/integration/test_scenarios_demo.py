@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.demo_system import running_demo
+from tests.support.demo_system import DEMO_JOURNEYS, running_demo
 from vigil import families
 from vigil.context import RunContext
 from vigil.result import CheckResult, Status
@@ -26,15 +26,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "include" / "specs" / "demo.yaml"
-JOURNEYS = (
-    "order-lifecycle",
-    "tenant-isolation",
-    "feed-isolation",
-    "feed-lifecycle",
-    "concurrent-creates",
-    "idempotent-replay",
-    "inventory-recovery",
-)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +61,7 @@ def context(demo: Any, run_id: str) -> RunContext:
     )
 
 
-def run_journeys(demo: Any, run_id: str, only: tuple[str, ...] = JOURNEYS) -> dict[str, Any]:
+def run_journeys(demo: Any, run_id: str, only: tuple[str, ...] = DEMO_JOURNEYS) -> dict[str, Any]:
     """The chosen journeys, one after another as their tasks would run them."""
     ctx = context(demo, run_id)
     found: dict[str, CheckResult] = {}
@@ -100,7 +91,7 @@ def red(results: dict[str, Any]) -> dict[str, str | None]:
 def test_every_demo_journey_passes_on_a_healthy_demo_and_again_the_next_run(demo: Any) -> None:
     first = run_journeys(demo, "healthy-1")
     assert red(first) == {}, {k: r.message for k, r in first.items()}
-    assert set(JOURNEYS) <= set(first)
+    assert set(DEMO_JOURNEYS) <= set(first)
     lifecycle = first["order-lifecycle"]
     assert list(lifecycle.observed["steps_ms"]) == [
         "stock-before",

@@ -6,6 +6,7 @@ feed (tests/support/ws_server.py) and a real PostgreSQL for sql steps. No mocks.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -582,6 +583,41 @@ def test_a_token_captured_at_login_never_reaches_the_stored_results() -> None:
     assert main.details["variables"] == {"token": "***"}
 
 
+def test_every_part_of_an_object_captured_as_a_secret_is_masked() -> None:
+    handle, pin = "blue-harbor-77", "4096-2048"
+
+    def session(seen: Seen) -> Answer:
+        return 200, {"session": {"handle": handle, "pin": pin, "ttl": 60}}
+
+    def whoami(seen: Seen) -> Answer:
+        # Each part of the captured object, on its own.
+        return 200, {"user": "acme", "handle": handle, "note": f"pin {pin}"}
+
+    with Scripted({"/session": session, "/whoami": whoami}) as server:
+        [result] = run(
+            {
+                "target": "api",
+                "steps": [
+                    {
+                        "name": "open",
+                        "http": {"path": "/session"},
+                        "capture": {"session": {"jsonpath": "$.session", "secret": True}},
+                    },
+                    {
+                        "name": "whoami",
+                        "http": {"path": "/whoami"},
+                        "expect": {"conditions": ['user == "globex"']},  # fails: all shown
+                    },
+                ],
+            },
+            {"api": http_target(server.base_url)},
+        )
+    assert result.status is Status.FAILED and result.details["failed_step"] == "whoami"
+    row = stored([result])
+    assert handle not in row and pin not in row
+    assert result.details["variables"] == {"session": "***"}
+
+
 # --- parallel ------------------------------------------------------------------------------------
 
 
@@ -717,6 +753,93 @@ def test_an_endpoint_that_never_answers_times_out_in_both_transports() -> None:
     assert many.observed["steps_ms"]["many"] < 2000
 
 
+class RawAnswers:
+    """A server on 127.0.0.1 answering every request on a connection with the same bytes,
+    sent in parts (`pause_s` apart); closing the connection after one answer with
+    `close`. For what ThreadingHTTPServer does not send: a body that ends with the
+    connection, an interim 1xx answer before the final one."""
+
+    def __init__(self, *parts: bytes, close: bool = False, pause_s: float = 0.05) -> None:
+        self.parts, self.close, self.pause_s = parts, close, pause_s
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            received = b""
+            conn.settimeout(5)
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                received += data
+                while b"\r\n\r\n" in received:  # GETs: a head, no body
+                    _, received = received.split(b"\r\n\r\n", 1)
+                    for part in self.parts:
+                        conn.sendall(part)
+                        time.sleep(self.pause_s)
+                    if self.close:
+                        return
+
+    def __enter__(self) -> RawAnswers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+
+def twice_and_many(path: str) -> dict[str, Any]:
+    """Two GETs judged on their JSON body (the blocking transport, the second on a kept
+    connection if there is one), then the same in a parallel step's copies."""
+    get = {"http": {"path": path}, "expect": {"conditions": ["ok == true"]}, "timeout_s": 5}
+    copies = {"copies": 4, "concurrency": 2, "steps": [{"name": "get", **get}]}
+    return {
+        "target": "api",
+        "steps": [
+            {"name": "one", **get},
+            {"name": "two", **get},
+            {"name": "many", "parallel": copies},
+        ],
+    }
+
+
+def test_a_body_that_ends_with_the_connection_is_read_by_both_transports() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    with RawAnswers(head, b'{"ok":', b" true}", close=True) as server:
+        [result] = run(twice_and_many("/x"), {"api": http_target(server.base_url)})
+    assert result.status is Status.PASSED, result.message
+    assert trace_of(result)["one"]["response"]["body"] == '{"ok": true}'
+
+
+def test_an_interim_answer_before_the_final_one_is_skipped_by_both_transports() -> None:
+    # 103 Early Hints and the final answer's head in one packet, its body in the next.
+    head = (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n"
+    )
+    with RawAnswers(head, b'{"ok": true}') as server:
+        [result] = run(twice_and_many("/x"), {"api": http_target(server.base_url)})
+    assert result.status is Status.PASSED, result.message
+    assert "link" not in {name.lower() for name in trace_of(result)["two"]["response"]["headers"]}
+
+
 def test_copies_against_a_closed_port_are_errors() -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     journey = one_and_many("/x")
@@ -801,6 +924,29 @@ def test_none_fails_naming_the_message_that_arrived(feed: FeedServer) -> None:
     assert result.status is Status.FAILED
     assert result.message.startswith('j: step \'m0\' failed: received {"type": "tick", "n": 0} at ')
     assert result.observed["steps_ms"]["m0"] < 1500  # the first offending message ends it
+
+
+def test_none_cannot_pass_on_what_was_not_watched(feed: FeedServer) -> None:
+    alarms = {"where": ['type == "alarm"'], "none": True, "within_s": 1.5}
+    # The server closed the subscription: nothing could arrive, so silence proves nothing.
+    closed = feed_journey(alarms)
+    del closed["steps"][0]["subscribe"]["ready"]
+    target = WebsocketTarget(kind="websocket", url=feed.url("/close"))
+    [ended] = run(closed, {"feed": target}, {"FEED_TOKEN": FEED_TOKEN})
+    assert ended.status is Status.ERROR, ended.message
+    assert ended.details["failed_step"] == "m0"
+    assert ended.message == (
+        "j: step 'm0' could not run: cannot tell that no message meeting type == \"alarm\" "
+        "arrives within 1.5 s: the server closed the connection (code 1008: tenant suspended) "
+        "before the end of the window"
+    )
+    # Messages past max_messages are counted, not kept: one of them may have been it.
+    capped = feed_journey({"where": ["n == 5"], "none": True, "within_s": 1})
+    capped["steps"][0]["subscribe"]["max_messages"] = 2
+    dropped = run_feed(feed, capped)
+    assert dropped.status is Status.ERROR, dropped.message
+    assert "cannot tell that no message meeting n == 5 arrives within 1 s: " in dropped.message
+    assert "messages after the first 2 were not kept (max_messages)" in dropped.message
 
 
 def test_a_refused_subscription_is_an_error(feed: FeedServer) -> None:

@@ -230,6 +230,17 @@ def test_malformed_xml_is_one_error_with_exit_code_and_output(tmp_path: Path) ->
     assert "ran 2 checks" in error.details["output_tail"]
 
 
+def test_a_case_whose_fields_do_not_read_is_malformed_xml_too(tmp_path: Path) -> None:
+    xml = '<testsuite name="x"><testcase classname="c" name="t" time="soon"/></testsuite>'
+    check, spec = load_suite(tmp_path, {"argv": writer(xml, 1)})
+    (error,) = run_suite(check, context(spec))
+    assert (error.check_id, error.status) == ("s", Status.ERROR)
+    assert error.message.startswith("malformed JUnit XML: ")
+    assert "could not convert string to float: 'soon'" in error.message
+    assert error.details["exit_code"] == 1
+    assert "ran 2 checks" in error.details["output_tail"]
+
+
 def test_no_xml_is_one_error(tmp_path: Path) -> None:
     argv = [PYTHON, "-c", "print('collected 0 items'); raise SystemExit(5)"]
     check, spec = load_suite(tmp_path, {"argv": argv})

@@ -39,6 +39,8 @@ from typing import Any, cast
 
 import httptools
 
+from tests.support.child_server import stop_child
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 
@@ -272,13 +274,7 @@ class LatencyServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.stdin:
-            proc.stdin.close()  # the server stops when its stdin closes
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_child(proc)  # it ends when its stdin closes
         if proc.stdout:
             proc.stdout.close()
 

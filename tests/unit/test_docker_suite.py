@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from airflow.providers.docker.exceptions import DockerContainerFailedException
-from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.providers.docker.operators.docker import DockerOperator, fetch_logs
 
 from vigil.airflow.docker_suite import _execute_bounded, build_operator, run_container
 from vigil.context import RunContext
@@ -105,6 +106,19 @@ def test_the_operator_carries_the_spec(tmp_path: Path) -> None:
     assert operator.auto_remove == "success"
     assert operator.mount_tmp_dir is False
     assert operator.execution_timeout == timedelta(seconds=300)
+
+
+def test_the_containers_output_reaches_the_task_log_masked(tmp_path: Path) -> None:
+    check, ctx = load(tmp_path)
+    operator = build_operator(check, ctx, tmp_path / "results", "junit.xml")
+    token = ENVIRON["API_TOKEN"]
+    with structlog.testing.capture_logs() as logs:
+        # As DockerOperator.execute logs the container's output: line by line, as it comes.
+        output = [f"test_auth sent {token}\n".encode(), b"1 passed", f" ({token})".encode()]
+        fetch_logs(iter(output), operator.log)
+        operator.log.info("stopped: %s", token)
+    shown = [entry["event"] for entry in logs]
+    assert shown == ["test_auth sent ***", "1 passed (***)", "stopped: ***"]
 
 
 def test_no_docker_engine_is_one_error_not_a_crash(tmp_path: Path) -> None:

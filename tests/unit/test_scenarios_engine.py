@@ -9,6 +9,7 @@ import gzip
 import json
 from typing import Any
 
+import httptools
 import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
@@ -26,6 +27,7 @@ from vigil.scenarios.expect import (
     compiled,
     judge,
     rendered,
+    secret_values,
     status_problem,
 )
 from vigil.scenarios.models import Capture, JourneyCheck, Messages, ParallelExpect, Step
@@ -175,6 +177,20 @@ def test_a_capture_that_finds_nothing_says_which_and_where() -> None:
     ]
 
 
+def test_a_secret_capture_is_remembered_whole_and_in_parts() -> None:
+    captures = {
+        "session": Capture(jsonpath="$.session", secret=True),
+        "keys": Capture(jsonpath="$.keys", all=True, secret=True),
+        "id": Capture(jsonpath="$.id"),
+    }
+    session = {"handle": "blue-harbor-77", "pin": 4096, "live": True, "old": None}
+    values = secret_values({"session": session, "keys": ["k-1234", ["k-5678"]], "id": 9}, captures)
+    assert json.dumps(session) in values and json.dumps(["k-1234", ["k-5678"]]) in values
+    assert {"blue-harbor-77", "4096", "k-1234", "k-5678"} <= set(values)
+    # Not a secret's value, and masking them would hide every true and null shown.
+    assert not {"true", "null", "9"} & set(values)
+
+
 @pytest.mark.parametrize("path", ["$", "$.id", "$.items[1].sku", "$.items[5]", "$.missing.deep"])
 def test_simple_paths_read_as_jsonpath_does(path: str) -> None:
     import jsonpath
@@ -213,6 +229,20 @@ def test_too_few_copies_passing_fails_naming_the_first() -> None:
         "2 of 4 copies failed; first: copy 1 step 'create': POST /orders answered 500, expected 2xx"
     ]
     assert steps_parallel.verdict(4, results, ParallelExpect(min_passed=0.5))[0] is Status.PASSED
+
+
+@pytest.mark.parametrize(("min_passed", "copies_run"), [(0.56, 50), (0.28, 25), (0.07, 100)])
+def test_exactly_the_share_required_passes(min_passed: float, copies_run: int) -> None:
+    # 0.56 * 50 is 28.000000000000004 in floating point: 28 of 50 is the share asked for.
+    needed = round(min_passed * copies_run)
+    results = copies(
+        *[(Status.PASSED, i) for i in range(needed)],
+        *[(Status.FAILED, None) for _ in range(copies_run - needed)],
+    )
+    expect = ParallelExpect(min_passed=min_passed)
+    assert steps_parallel.verdict(copies_run, results, expect)[0] is Status.PASSED
+    one_short = [*results[1:], CopyResult(0, Status.FAILED, step="s", reason="r")]
+    assert steps_parallel.verdict(copies_run, one_short, expect)[0] is Status.FAILED
 
 
 def test_copies_that_could_not_run_make_an_error() -> None:
@@ -255,6 +285,34 @@ def test_each_copy_has_its_own_number_uuid_and_random() -> None:
     assert len({first["uuid"], second["uuid"], base["uuid"]}) == 3
     assert len(first["random"]) == 8 and first["random"] != second["random"]
     assert base == {"uuid": "journey-uuid", "random": "journey", "x": 1}
+
+
+def test_hung_copy_workers_are_given_up_within_one_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+    import time
+
+    monkeypatch.setattr(steps_parallel, "JOIN_GRACE_S", 0.3)
+    release = threading.Event()
+    workers = steps_parallel._Workers(4)
+
+    def hangs() -> trace.StepOutcome:
+        release.wait(30)
+        return trace.passed()
+
+    async def copies_past_their_time() -> None:
+        calls = [asyncio.ensure_future(workers.call(hangs)) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        for call in calls:  # as `_copies` cancels copies late past the step's bound
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
+    asyncio.run(copies_past_their_time())
+    start = time.perf_counter()
+    workers.close()
+    took = time.perf_counter() - start
+    release.set()
+    assert took < 0.3 + 0.2  # one grace for all of them, not one each
 
 
 # --- messages: sequences, values, what was seen -------------------------------------------------
@@ -491,6 +549,45 @@ def test_answers_headers_and_compressed_bodies() -> None:
     assert headers == {"Set-Cookie": "a=1, b=2", "Content-Encoding": "gzip"}
     assert wire._decoded_body(gzip.compress(b'{"a": 1}'), headers) == b'{"a": 1}'
     assert wire._decoded_body(b"not gzip", headers) == b"not gzip"
+
+
+def answer_of(*parts: bytes, head: bool = False) -> wire._Answer:
+    """An answer as the transport parses it, from the bytes received (b"": the end)."""
+    answer = wire._Answer(head)
+    answer.parser = httptools.HttpResponseParser(answer)
+    for part in parts:
+        answer = wire._feed(answer, part)
+    return answer
+
+
+def test_a_body_without_a_length_runs_to_the_end_of_the_connection() -> None:
+    # RFC 9112 6.3: no Content-Length, not chunked: the body is what comes until the close.
+    answer = answer_of(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello", b" world")
+    assert not answer.complete
+    answer = answer_of(b"HTTP/1.0 200 OK\r\n\r\nhello", b" world", b"")
+    assert answer.complete and not answer.keep_alive
+    assert wire._response(answer, 1.0).body == b"hello world"
+    # With a length (or chunks), the connection ending before it is a broken answer.
+    for head in (b"Content-Length: 10\r\n", b"Transfer-Encoding: chunked\r\n"):
+        with pytest.raises(requests.exceptions.ConnectionError, match="middle of the answer"):
+            answer_of(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n5\r\nhello", b"")
+    # No body at all, whatever the connection does next: 204, 304, an answer to HEAD.
+    assert answer_of(b"HTTP/1.1 204 No Content\r\n\r\n").complete
+    assert answer_of(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n").complete
+    assert answer_of(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", head=True).complete
+
+
+def test_an_interim_answer_is_skipped_when_the_final_one_comes_in_the_same_packet() -> None:
+    interim = b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>\r\n\r\n"
+    answer = answer_of(interim + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+    assert not answer.complete  # its body is still to come
+    answer = wire._feed(answer, b"hello")
+    response = wire._response(answer, 1.0)
+    assert (response.status, response.body) == (200, b"hello")
+    assert response.headers == {"Content-Length": "5"}  # the final answer's, only
+    # Apart, as before.
+    answer = answer_of(interim, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert answer.complete and wire._response(answer, 1.0).body == b"ok"
 
 
 # --- small pieces --------------------------------------------------------------------------------

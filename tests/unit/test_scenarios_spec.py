@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo_system import DEMO_JOURNEYS
 from vigil import families
 from vigil.context import RunContext
 from vigil.pipeline import Selection, gating_targets, run_target, unrecorded
@@ -14,6 +15,7 @@ from vigil.result import CheckResult, Status
 from vigil.results.store import RunRef
 from vigil.scenarios import templating
 from vigil.scenarios.models import JourneyCheck, Step
+from vigil.spec.errors import SpecError
 from vigil.spec.loader import load_spec
 from vigil.standalone import MemoryStore
 
@@ -115,6 +117,42 @@ def test_templates_keep_a_whole_values_type_and_name_what_is_missing() -> None:
     assert templating.malformed_in(["{{x}", "{{ok}}"]) == ["{{x}"]
 
 
+def test_a_variable_a_subscription_or_its_messages_wait_for_is_defined_before(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "feed.yaml"
+    path.write_text(
+        """\
+environment: shop
+targets:
+  feed: {kind: websocket, url: "ws://127.0.0.1:1/feed"}
+checks:
+  scenarios:
+    - id: feed
+      kind: journey
+      target: feed
+      steps:
+        - name: subscribe
+          subscribe: {name: feed, target: feed, ready: ['tenant == "{{tenant}}"']}
+        - name: seen
+          messages: {subscription: feed, include: {path: id, values: ["{{order_id}}"]}}
+"""
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    found = {(p.path, p.message) for p in caught.value.problems}
+    assert found == {
+        (
+            "checks.scenarios[0].steps[0].subscribe.ready",
+            "'{{tenant}}' is not defined before this step",
+        ),
+        (
+            "checks.scenarios[0].steps[1].messages.include",
+            "'{{order_id}}' is not defined before this step",
+        ),
+    }
+
+
 def test_a_check_off_its_cadence_is_neither_run_nor_missed(spec_file: Path) -> None:
     spec = load_spec(spec_file)
     daily = Selection.from_params(spec, ["health", "scenarios"], {}, "daily")
@@ -173,12 +211,4 @@ def test_the_registry_runs_scenarios_between_quality_and_probes() -> None:
 def test_the_demo_spec_has_a_journey_for_every_seed_scenario() -> None:
     spec = load_spec(REPO / "include" / "specs" / "demo.yaml")
     journeys = {c.id for c in spec.checks_of("scenarios") if c.kind == "journey"}
-    assert {
-        "order-lifecycle",
-        "tenant-isolation",
-        "feed-isolation",
-        "feed-lifecycle",
-        "concurrent-creates",
-        "idempotent-replay",
-        "inventory-recovery",
-    } <= journeys
+    assert set(DEMO_JOURNEYS) <= journeys

@@ -12,7 +12,9 @@ DockerOperator for the suite and executes it inside the scenario's own task:
   says they are credentials go in `private_environment` (never templated, never shown
   in Airflow's rendered fields);
 - a non-zero exit (tests failed) is not an exception here: the exit code and the log's
-  tail are returned, so the JUnit XML of a failing run is still ingested.
+  tail are returned, so the JUnit XML of a failing run is still ingested;
+- the operator writes the container's output to the task log line by line: every line
+  passes the run's masker first (a suite may print the very token it was given).
 
 `execute(context)` is called directly, not by Airflow's task runner, so template fields
 are never rendered: `command` and `environment` are final when built, and braces left in
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
 
     from vigil.context import RunContext
 
-__all__ = ["DockerUnreachable", "build_operator", "run_container"]
+__all__ = ["DockerUnreachable", "SuiteOperator", "build_operator", "run_container"]
 
 # The Docker API's own bound per call (create, start, inspect): the container's run is
 # bounded by the suite's timeout (`run_container`), not by this.
@@ -56,6 +59,43 @@ STOP_WAIT_S = 20.0
 
 class DockerUnreachable(RuntimeError):
     """No Docker engine answers at the suite's `docker_url`."""
+
+
+class SuiteOperator(DockerOperator):
+    """A DockerOperator whose log (the container's output among it) is masked."""
+
+    def __init__(self, *, mask: Callable[[str], str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._mask = mask
+
+    @property
+    def log(self) -> Any:
+        mask = getattr(self, "_mask", None)  # None while the base class initialises
+        return super().log if mask is None else _MaskedLog(super().log, mask)
+
+
+class _MaskedLog:
+    """A logger whose messages and their text arguments pass `mask` before it sees them."""
+
+    def __init__(self, log: Any, mask: Callable[[str], str]) -> None:
+        self._log, self._mask = log, mask
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._log, name)
+        if not callable(found):
+            return found
+
+        def masked(*args: Any, **kwargs: Any) -> Any:
+            return found(
+                *(self._shown(a) for a in args), **{k: self._shown(v) for k, v in kwargs.items()}
+            )
+
+        return masked
+
+    def _shown(self, value: Any) -> Any:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        return self._mask(value) if isinstance(value, str) else value
 
 
 def build_operator(
@@ -69,7 +109,8 @@ def build_operator(
     resolved = resolve_env(spec.env, ctx)
     public = {k: v for k, v in resolved.items() if not is_secret_name(k)}
     private = {k: v for k, v in resolved.items() if is_secret_name(k)}
-    return DockerOperator(
+    return SuiteOperator(
+        mask=ctx.masker.mask,
         task_id=f"suite_{check.id}",
         image=spec.image,
         command=render(spec.command, junit_in_container),

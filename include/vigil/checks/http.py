@@ -114,11 +114,25 @@ def _probe(check: HttpCheck, ctx: RunContext, timer: Timer) -> CheckResult:
 
 
 def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Request:
+    base = base_url_of(check.target, target, ctx, "check", "put the query in the check's path")
+    headers = _headers(check, target, ctx)
+    verify = target.verify_tls if check.verify_tls is None else check.verify_tls
+    url = base + _resolve_path(check.path, ctx)
+    remember_url_credentials(url, ctx.masker)
+    request = Request(check.method, url, headers, verify=verify)
+    _set_body(request, check, ctx)
+    return request
+
+
+def base_url_of(name: str, target: HttpTarget, ctx: RunContext, whose: str, fix: str) -> str:
+    """The base URL of target `name`, resolved, without a trailing "/": ConfigError when
+    it is not http(s), or holds a query or fragment (the path of `whose` request would land
+    inside it; `fix` says where the query goes instead)."""
     base = ctx.resolve(target.base_url).rstrip("/")
     if not re.match(r"^https?://[^/]", base):
         # Name the spec's value, not what it resolved to: that may carry a password.
         raise ConfigError(
-            f"base_url of target {check.target!r} ({target.base_url!r}) did not resolve to "
+            f"base_url of target {name!r} ({target.base_url!r}) did not resolve to "
             "an http:// or https:// URL"
         )
     # A token given as the URL's user name (`https://${TOKEN}@host`), or a credential
@@ -127,17 +141,11 @@ def build_request(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> Requ
     remember_url_credentials(base, ctx.masker)
     if "?" in base or "#" in base:
         raise ConfigError(
-            f"base_url of target {check.target!r} ({target.base_url!r}) resolved to a URL "
-            "with a query or fragment: the check's path would land inside it",
-            fix="put the query in the check's path",
+            f"base_url of target {name!r} ({target.base_url!r}) resolved to a URL "
+            f"with a query or fragment: the {whose}'s path would land inside it",
+            fix=fix,
         )
-    headers = _headers(check, target, ctx)
-    verify = target.verify_tls if check.verify_tls is None else check.verify_tls
-    url = base + _resolve_path(check.path, ctx)
-    remember_url_credentials(url, ctx.masker)
-    request = Request(check.method, url, headers, verify=verify)
-    _set_body(request, check, ctx)
-    return request
+    return base
 
 
 def _headers(check: HttpCheck, target: HttpTarget, ctx: RunContext) -> CaseInsensitiveDict[str]:

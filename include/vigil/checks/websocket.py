@@ -75,7 +75,7 @@ def _probe(check: WebsocketCheck, ctx: RunContext, timer: Timer) -> CheckResult:
     target = target_of(check, ctx, WebsocketTarget)
     url = resolve_url(check, target, ctx)
     headers = _headers(check, target, ctx)
-    shown = _shown(url)
+    shown = shown_url(url)
     details: dict[str, Any] = {"url": shown}
     session = Session()
     deadline = time.monotonic() + check.timeout_s
@@ -91,7 +91,7 @@ def _probe(check: WebsocketCheck, ctx: RunContext, timer: Timer) -> CheckResult:
         return _refused(check, ctx, timer, shown, exc, details)
     except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as exc:
         if not session.connected:  # no connection, no handshake, or no HTTP
-            reason = _unreachable(exc, check)
+            reason = unreachable(exc, f"{check.timeout_s:g}")
             return error(check, ctx, CHECK_TYPE, timer, f"WebSocket {shown}: {reason}", details)
         session.problems.append(f"the connection broke: {type(exc).__name__}: {exc}")
     return _result(check, ctx, timer, shown, session, details)
@@ -103,9 +103,7 @@ def resolve_url(check: WebsocketCheck, target: WebsocketTarget, ctx: RunContext)
     the masker; the rest stays readable."""
     url = ctx.resolve(target.url)
     remember_url_credentials(url, ctx.masker)
-    for http, ws in _SCHEMES.items():
-        if url.startswith(http):
-            url = ws + url[len(http) :]
+    url = upgraded(url)
     if not url.startswith(("ws://", "wss://")):
         # Name the spec's value, not what it resolved to: that may carry a credential.
         raise ConfigError(
@@ -115,7 +113,15 @@ def resolve_url(check: WebsocketCheck, target: WebsocketTarget, ctx: RunContext)
     return url
 
 
-def _shown(url: str) -> str:
+def upgraded(url: str) -> str:
+    """An http(s):// URL as the ws(s):// one of the same place; any other as it is."""
+    for http, ws in _SCHEMES.items():
+        if url.startswith(http):
+            return ws + url[len(http) :]
+    return url
+
+
+def shown_url(url: str) -> str:
     """The URL with a password in its user info hidden (`ws://user:***@host`); references'
     values (a query token) are masked by the run's masker."""
     return re.sub(r"^(wss?://[^/:@]*:)[^/@]*@", r"\1***@", url)
@@ -135,11 +141,7 @@ def _headers(check: WebsocketCheck, target: WebsocketTarget, ctx: RunContext) ->
 def _connect(
     url: str, headers: dict[str, str], check: WebsocketCheck, target: WebsocketTarget
 ) -> ClientConnection:
-    context = None
-    if url.startswith("wss://") and not target.verify_tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls(url, target.verify_tls)
     try:
         return connect(
             url,
@@ -153,6 +155,17 @@ def _connect(
         )
     except InvalidURI as exc:
         raise ConfigError(f"url of target {check.target!r} is not a valid URL: {exc}") from None
+
+
+def unverified_tls(url: str, verify_tls: bool) -> ssl.SSLContext | None:
+    """For a wss:// URL whose certificate is not to be verified, a context that does not;
+    else None (the library's default, verifying)."""
+    if not url.startswith("wss://") or verify_tls:
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _send(ws: ClientConnection, check: WebsocketCheck, ctx: RunContext) -> None:
@@ -244,11 +257,19 @@ def _silence(check: WebsocketCheck, session: Session) -> str:
 
 
 def _closed(exc: ConnectionClosed, session: Session) -> str:
-    frame = exc.rcvd
-    reason = redact_secret_shapes(frame.reason) if frame and frame.reason else ""
-    how = f"code {frame.code}" + (f": {reason}" if reason else "") if frame else ""
+    how = close_frame(exc)
     what = "a matching message" if session.read else "any message"
     return f"the server closed the connection ({how or 'without a close frame'}) before {what}"
+
+
+def close_frame(exc: ConnectionClosed) -> str:
+    """The server's close frame: "code 1008: tenant suspended" (its reason with secret
+    shapes redacted), or "" when none came."""
+    frame = exc.rcvd
+    if frame is None:
+        return ""
+    reason = redact_secret_shapes(frame.reason) if frame.reason else ""
+    return f"code {frame.code}" + (f": {reason}" if reason else "")
 
 
 def _refused(
@@ -297,11 +318,12 @@ def _shown_headers(headers: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _unreachable(exc: BaseException, check: WebsocketCheck) -> str:
+def unreachable(exc: BaseException, within_s: str) -> str:
+    """Why no WebSocket was opened (`within_s`: the bound, as the message shows it)."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (nothing listening?)"
     if isinstance(exc, TimeoutError):
-        return f"no handshake within {check.timeout_s:g}s (timed out)"
+        return f"no handshake within {within_s}s (timed out)"
     if isinstance(exc, InvalidHandshake):
         return f"the answer to the handshake is not a WebSocket upgrade: {exc}"
     if isinstance(exc, OSError):

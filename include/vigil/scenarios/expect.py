@@ -207,14 +207,22 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def secret_values(captured: Mapping[str, Any], captures: Mapping[str, Capture]) -> list[str]:
-    """The text of every value captured as a secret (each item of a list too)."""
+    """The text of every value captured as a secret: an object or a list as JSON, and each
+    value inside it on its own (a part reappears alone: a session's handle, echoed)."""
     out: list[str] = []
     for name, value in captured.items():
         spec = captures.get(name)
-        if spec is None or not spec.secret:
-            continue
-        items = value if isinstance(value, list) else [value]
-        out += [templating.as_text(item) for item in items]
-        if isinstance(value, list | dict):
-            out.append(templating.as_text(value))
+        if spec is not None and spec.secret:
+            _texts(value, out)
     return out
+
+
+def _texts(value: Any, out: list[str]) -> None:
+    if value is None or isinstance(value, bool):
+        return  # "null", "true": masking them would hide every one of them, and no secret
+    out.append(templating.as_text(value))
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            _texts(item, out)

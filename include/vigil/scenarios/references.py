@@ -153,7 +153,7 @@ class _Walk:
                     or "open it first: a step with subscribe: {name: ..., target: ...}",
                 )
             )
-        for field in ("where", "sequence"):
+        for field in ("where", "sequence", "include"):
             self._variables((*loc, field), _get(messages, field), known)
 
     def _action(self, loc: Loc, action: str, role: str, body: Any, known: set[str]) -> None:
@@ -171,7 +171,7 @@ class _Walk:
             writes = "this step sends messages to it"
         if isinstance(name, str):
             self.out += _target(self.targets, where, name, _TARGET_KINDS[role], writes=writes)
-        for field in ("path", "query", "headers", "body", "params", "send", "auth"):
+        for field in ("path", "query", "headers", "body", "params", "send", "auth", "ready"):
             self._variables((*loc, action, field), _get(body, field), known)
 
     def _variables(self, loc: Loc, value: Any, known: set[str]) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from urllib.parse import urlencode
 from requests.structures import CaseInsensitiveDict
 
 from vigil.checks._urls import remember_url_credentials
-from vigil.checks.http import form_fields, resolve_path, resolve_tree
+from vigil.checks.http import base_url_of, form_fields, resolve_path, resolve_tree
 from vigil.checks.models import FORM_TYPE, BodyFormat, body_format_of, is_credential_header
 from vigil.config_errors import ConfigError
 from vigil.context import RunContext
@@ -128,21 +127,7 @@ def http_target(name: str, ctx: RunContext) -> HttpTarget:
 
 def base_url(name: str, target: HttpTarget, ctx: RunContext) -> str:
     """The target's base URL, resolved and checked as the http health check does."""
-    base = ctx.resolve(target.base_url).rstrip("/")
-    if not re.match(r"^https?://[^/]", base):
-        # Name the spec's value, not what it resolved to: that may carry a password.
-        raise ConfigError(
-            f"base_url of target {name!r} ({target.base_url!r}) did not resolve to an "
-            "http:// or https:// URL"
-        )
-    remember_url_credentials(base, ctx.masker)
-    if "?" in base or "#" in base:
-        raise ConfigError(
-            f"base_url of target {name!r} ({target.base_url!r}) resolved to a URL with a "
-            "query or fragment: the step's path would land inside it",
-            fix="put the query in the step's `query`",
-        )
-    return base
+    return base_url_of(name, target, ctx, "step", "put the query in the step's `query`")
 
 
 def _headers(request: HttpRequest, target: HttpTarget, ctx: RunContext) -> list[tuple[str, str]]:

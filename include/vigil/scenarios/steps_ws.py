@@ -10,7 +10,9 @@ conditions wait for the server's greeting, so no later event is missed.
 `messages` waits (up to `within_s`) until what arrived meets its expectation: a
 `sequence` of conditions each met by a distinct message (in order, or in any order), the
 values at a path including some, or for `none`, that nothing meeting `where` arrives in
-the whole window. Messages are judged as they arrive, each once.
+the whole window (a window not watched whole, because the subscription ended or messages
+past `max_messages` were not kept, is an error: silence there proves nothing). Messages
+are judged as they arrive, each once.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import re
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +39,13 @@ from websockets.sync.client import ClientConnection, connect
 from vigil.checks._urls import remember_url_credentials
 from vigil.checks.http import resolve_tree
 from vigil.checks.models import is_credential_header
+from vigil.checks.websocket import (
+    close_frame,
+    shown_url,
+    unreachable,
+    unverified_tls,
+    upgraded,
+)
 from vigil.config_errors import ConfigError
 from vigil.context import RunContext
 from vigil.masking import MASK, Masker
@@ -56,7 +63,6 @@ USER_AGENT = "vigil-scenario"
 MAX_MESSAGE_BYTES = 1024 * 1024
 CLOSE_TIMEOUT_S = 1.0
 SHOWN_VALUES = 20
-_SCHEMES = {"http://": "ws://", "https://": "wss://"}
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,10 @@ def _document(text: str) -> Any:
 
 
 def _closed(exc: ConnectionClosed) -> str:
-    frame = exc.rcvd
-    if frame is None:
+    how = close_frame(exc)
+    if not how:
         return "the connection closed without a close frame"
-    reason = f": {redact_secret_shapes(frame.reason)}" if frame.reason else ""
-    return f"the server closed the connection (code {frame.code}{reason})"
+    return f"the server closed the connection ({how})"
 
 
 # --- subscribe -----------------------------------------------------------------------------
@@ -162,7 +167,7 @@ def subscribe(
         sends = [templating.render(resolve_tree(item, ctx, True), variables) for item in spec.send]
     except templating.TemplateError as exc:
         return Opened(trace.unset(exc))
-    shown = _shown_url(url)
+    shown = shown_url(url)
     request = {"url": shown, "headers": _shown_headers(headers)}
     try:
         ws = _connect(url, headers, spec, ctx, timeout_s)
@@ -173,7 +178,7 @@ def subscribe(
         reason = f"WebSocket {shown}: handshake refused: HTTP {response.status_code}{said}"
         return Opened(trace.error(reason, ms=_ms(start), evidence=lambda _: {"request": request}))
     except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as exc:
-        reason = f"WebSocket {shown}: {_unreachable(exc, timeout_s)}"
+        reason = f"WebSocket {shown}: {unreachable(exc, f'{timeout_s:.1f}')}"
         return Opened(trace.error(reason, ms=_ms(start), evidence=lambda _: {"request": request}))
     subscription = Subscription(spec.name, shown, ws, spec.max_messages, t0)
     try:
@@ -194,10 +199,7 @@ def _url(spec: Subscribe, ctx: RunContext, variables: Mapping[str, Any]) -> str:
     url, mark, own_query = _target_url(spec, ctx).partition("?")
     if spec.path:  # before the target's own query (`?access_token=${TOKEN}`), if any
         url = url.rstrip("/") + text(ctx.resolve(spec.path), variables)
-    url += mark + own_query
-    for http, ws in _SCHEMES.items():
-        if url.startswith(http):
-            url = ws + url[len(http) :]
+    url = upgraded(url + mark + own_query)
     if not url.startswith(("ws://", "wss://")):
         raise ConfigError(f"target {spec.target!r} did not resolve to a ws:// or wss:// URL")
     pairs = [
@@ -258,11 +260,7 @@ def _connect(
     url: str, headers: dict[str, str], spec: Subscribe, ctx: RunContext, timeout_s: float
 ) -> ClientConnection:
     target = ctx.spec.targets.get(spec.target)
-    context = None
-    if url.startswith("wss://") and not getattr(target, "verify_tls", True):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls(url, getattr(target, "verify_tls", True))
     try:
         return connect(
             url,
@@ -322,24 +320,8 @@ def _subscription_evidence(request: dict[str, Any], subscription: Subscription) 
     return shown
 
 
-def _shown_url(url: str) -> str:
-    return re.sub(r"^(wss?://[^/:@]*:)[^/@]*@", r"\1***@", url)
-
-
 def _shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: MASK if SECRET_HEADERS.search(name) else value for name, value in headers.items()}
-
-
-def _unreachable(exc: BaseException, timeout_s: float) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (nothing listening?)"
-    if isinstance(exc, TimeoutError):
-        return f"no handshake within {timeout_s:.1f}s (timed out)"
-    if isinstance(exc, InvalidHandshake):
-        return f"the answer to the handshake is not a WebSocket upgrade: {exc}"
-    if isinstance(exc, OSError):
-        return f"cannot connect: {exc.strerror or exc}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _ms(start: float) -> float:
@@ -389,8 +371,13 @@ class Watch:
             return self.next_in_order >= len(self.sequence)
         return None not in match_any_order(self.sequence, [m.document for m in self.matching])
 
+    @property
+    def scope(self) -> str:
+        """Which messages count, for a reason: " meeting <where>", or "" for all."""
+        return f" meeting {' and '.join(str(c) for c in self.where)}" if self.where else ""
+
     def problem(self) -> str:
-        scope = f" meeting {' and '.join(str(c) for c in self.where)}" if self.where else ""
+        scope = self.scope
         if self.spec.none and self.offending is not None:
             shown = redact_secret_shapes(self.offending.text)[:300]
             return f"received {shown} at {self.offending.at_ms:.0f} ms; expected no message{scope}"
@@ -505,18 +492,50 @@ def messages(
     deadline = start + within_s
     seen = 0
     settled = _settled(watch, spec)
+    cut_short = False  # the subscription ended before the window did
     while True:
         new = subscription.after(seen, deadline)
         seen += len(new)
         watch.feed(new)
-        if settled(watch) or time.perf_counter() >= deadline or (subscription.ended and not new):
+        if settled(watch) or time.perf_counter() >= deadline:
             break
-    outcome = trace.passed() if watch.met else trace.failed(watch.problem())
-    if not watch.met and subscription.ended and not spec.none:
-        outcome.reason += f"; {subscription.ended}"
+        if subscription.ended and not new:
+            cut_short = True
+            break
+    if watch.met and spec.none and (cut_short or subscription.dropped):
+        # Silence proves nothing where nothing was watched.
+        outcome = trace.error(_unwatched(watch, subscription, within_s))
+    elif watch.met:
+        outcome = trace.passed()
+    else:
+        outcome = trace.failed(watch.problem())
+        if subscription.ended and not spec.none:
+            outcome.reason += f"; {subscription.ended}"
+        if subscription.dropped and not spec.none:
+            outcome.reason += f"; {_not_kept(subscription)}"
     outcome.ms = _ms(start)
     outcome.evidence = _messages_evidence(subscription, watch)
     return outcome
+
+
+def _unwatched(watch: Watch, subscription: Subscription, within_s: float) -> str:
+    """Why `none` cannot be told: messages were not kept, or the subscription ended."""
+    why = (
+        _not_kept(subscription)
+        if subscription.dropped
+        else f"{subscription.ended} before the end of the window"
+    )
+    return (
+        f"cannot tell that no message{watch.scope} arrives within "
+        f"{trace.seconds(within_s)} s: {why}"
+    )
+
+
+def _not_kept(subscription: Subscription) -> str:
+    return (
+        f"{subscription.dropped} messages after the first {subscription.max_messages} were not "
+        "kept (max_messages)"
+    )
 
 
 def _settled(watch: Watch, spec: Messages) -> Callable[[Watch], bool]:

@@ -341,7 +341,7 @@ def ingest_junit(
     """The results of the JUnit XML at `path`: one per test case and the suite's summary,
     or one `error` when there is no readable JUnit XML there."""
     try:
-        cases = _read_cases(path)
+        results = _case_results(check, _read_cases(path), started_at, ctx)
     except _BadJunit as exc:
         return [
             CheckResult.error_of(
@@ -353,15 +353,26 @@ def ingest_junit(
                 duration_ms=ran.duration_ms,
             )
         ]
+    return [*results, _summary(check, results, ran, started_at)]
+
+
+def _case_results(
+    check: SuiteCheck, cases: list[TestCase], started_at: datetime, ctx: RunContext
+) -> list[CheckResult]:
+    """One result per case; _BadJunit when a field does not read (junitparser reads each
+    attribute when asked: `time="soon"` fails only then)."""
     seen: Counter[tuple[str, str]] = Counter()
     results = []
-    for case in cases:
-        classname, name = ctx.mask(case.classname or ""), ctx.mask(case.name or "?")
-        seen[(classname, name)] += 1
-        repeat = seen[(classname, name)]
-        case_id = f"{check.id}::{classname}::{name}" + (f"#{repeat}" if repeat > 1 else "")
-        results.append(_case_result(check, case, case_id, started_at))
-    return [*results, _summary(check, results, ran, started_at)]
+    try:
+        for case in cases:
+            classname, name = ctx.mask(case.classname or ""), ctx.mask(case.name or "?")
+            seen[(classname, name)] += 1
+            repeat = seen[(classname, name)]
+            case_id = f"{check.id}::{classname}::{name}" + (f"#{repeat}" if repeat > 1 else "")
+            results.append(_case_result(check, case, case_id, started_at))
+    except (ValueError, TypeError) as exc:
+        raise _BadJunit(f"malformed JUnit XML: {exc}") from None
+    return results
 
 
 def _read_cases(path: Path) -> list[TestCase]:

@@ -90,15 +90,26 @@ class _Answer:
     started: bool = False  # any byte of the answer arrived
     complete: bool = False
     keep_alive: bool = True
+    # The final answer's body has neither a Content-Length nor chunks: it ends where the
+    # connection does (RFC 9112 6.3), so the end of the connection completes it.
+    until_close: bool = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:
+            return  # an interim answer (100, 103 Early Hints): the final one follows
         # Read now: the parser forgets a "Connection: close" once the message is complete.
         self.keep_alive = bool(self.parser.should_keep_alive())
         if self.head:
             self.complete = True
+            return
+        length = any(name.lower() == b"content-length" for name, _ in self.headers)
+        codings = b",".join(v for n, v in self.headers if n.lower() == b"transfer-encoding")
+        chunked = codings.strip().lower().endswith(b"chunked")
+        self.until_close = status not in (204, 304) and not length and not chunked
 
     def on_body(self, body: bytes) -> None:
         if self.size >= MAX_BODY_BYTES:
@@ -108,20 +119,20 @@ class _Answer:
         self.size += len(body)
 
     def on_message_complete(self) -> None:
+        if self.parser.get_status_code() < 200:
+            # The parser goes on to the final answer, in these bytes or the next ones:
+            # nothing of the interim one is kept.
+            self.headers.clear()
+            return
         self.complete = True
 
 
 def send(request: Request, timeout_s: float) -> Response:
     """Send `request` once, as `vigil.http_client.send` does; raises one of SEND_ERRORS
     when there is no usable answer."""
-    parts = urlsplit(request.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise requests.exceptions.InvalidURL(f"not an absolute http(s) URL: {request.url}")
-    origin = _origin(parts)
-    client = http_client.client_for(f"scenario:{origin.key}")
-    proxies, verify = client.settings(request.url, request.verify)
-    if proxies or parts.username is not None or parts.password is not None:
-        return http_client.send(request, timeout_s, client)
+    parts, origin, verify, through = _route(request)
+    if through is not None:
+        return http_client.send(request, timeout_s, through)
     payload = _encode(request, parts, origin)
     deadline = time.perf_counter() + timeout_s
     for attempt in (1, 2):
@@ -146,6 +157,23 @@ def close_thread_connections() -> None:
     for sock in conns.values():
         _close(sock)
     conns.clear()
+
+
+def _route(
+    request: Request,
+) -> tuple[SplitResult, _Origin, bool | str, http_client.Client | None]:
+    """Where `request` goes: its URL's parts, its origin, how TLS is verified, and the
+    requests client it goes through instead (a proxy, or user info in the URL: what
+    requests does and this does not), None when it goes directly."""
+    parts = urlsplit(request.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise requests.exceptions.InvalidURL(f"not an absolute http(s) URL: {request.url}")
+    origin = _origin(parts)
+    client = http_client.client_for(f"scenario:{origin.key}")
+    proxies, verify = client.settings(request.url, request.verify)
+    if proxies or parts.username is not None or parts.password is not None:
+        return parts, origin, verify, client
+    return parts, origin, verify, None
 
 
 def _origin(parts: SplitResult) -> _Origin:
@@ -327,19 +355,19 @@ def _read(sock: socket.socket, answer: _Answer, deadline: float) -> _Answer:
 
 
 def _feed(answer: _Answer, data: bytes) -> _Answer:
-    """`data` received for `answer`; the answer still awaited (a new one after an interim
-    1xx answer such as 103 Early Hints: the real one follows)."""
+    """`data` received for `answer` (b"": the connection ended); the answer, complete once
+    the final one is (interim 1xx answers such as 103 Early Hints are skipped)."""
     if not data:
         if not answer.started:
             raise _Dropped
+        if answer.until_close and not answer.complete:
+            answer.complete, answer.keep_alive = True, False
+            return answer
         raise requests.exceptions.ConnectionError(
             "Connection closed by the server in the middle of the answer"
         )
     answer.started = True
     answer.parser.feed_data(data)
-    if answer.complete and answer.parser.get_status_code() < 200:
-        answer = _Answer(answer.head, started=True)
-        answer.parser = httptools.HttpResponseParser(answer)
     return answer
 
 
@@ -417,14 +445,9 @@ class AsyncPool:
         self._opened: list[_Connection] = []
 
     async def send(self, request: Request, timeout_s: float) -> Response:
-        parts = urlsplit(request.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise requests.exceptions.InvalidURL(f"not an absolute http(s) URL: {request.url}")
-        origin = _origin(parts)
-        client = http_client.client_for(f"scenario:{origin.key}")
-        proxies, verify = client.settings(request.url, request.verify)
-        if proxies or parts.username is not None or parts.password is not None:
-            # What requests does and this does not: in a thread, a session of its own.
+        parts, origin, verify, through = _route(request)
+        if through is not None:
+            # In a thread, a session of its own (the client is this loop thread's).
             return await asyncio.to_thread(http_client.send, request, timeout_s)
         payload = _encode(request, parts, origin)
         deadline = time.perf_counter() + timeout_s
@@ -542,9 +565,13 @@ class _Connection(asyncio.Protocol):
             self._finish(requests.exceptions.ConnectionError(f"{self.origin.key}: {exc}"))
             return
         try:
-            _feed(self.answer, b"")  # raises: dropped before any byte, or mid-answer
+            # The end of a body that runs to it; else it raises (dropped before any byte,
+            # or in the middle of the answer).
+            self.answer = _feed(self.answer, b"")
         except Exception as failure:
             self._finish(failure)
+            return
+        self._finish(None)
 
     async def exchange(self, payload: bytes, head: bool, deadline: float) -> Response:
         if self.transport is None:

@@ -912,7 +912,7 @@ def test_a_sequence_out_of_order_fails_saying_what_was_seen(feed: FeedServer) ->
     )
     assert result.status is Status.FAILED
     assert result.message.startswith(
-        "j: step 'm0' failed: missing n == 1 (in order); saw n: 0, 1, 2, 3, "
+        "j: step 'm0' failed: missing n == 1 (in order, after n == 3); saw n: 0, 1, 2, 3, "
     )
     assert 'meeting type == "tick")' in result.message
 

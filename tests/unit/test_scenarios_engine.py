@@ -370,8 +370,8 @@ def test_a_missing_status_is_named_with_the_statuses_seen() -> None:
     watch.feed(STATUSES)
     assert not watch.met
     assert watch.problem() == (
-        'missing status == "paid", status == "shipped" (in order); saw status: pending, '
-        "reserved, shipped (3 messages meeting id == 1)"
+        'missing status == "paid" (in order, after status == "pending"; 1 more after it); '
+        "saw status: pending, reserved, shipped (3 messages meeting id == 1)"
     )
 
 

@@ -389,8 +389,12 @@ class Watch:
                 f"{seen_text(self.matching, path, scope)}"
             )
         if self.spec.order == "in_order":
-            lacking_conditions = self.sequence[self.next_in_order :]
-            order = " (in order)"
+            met = self.next_in_order
+            # Name the first one missing: those after it may have been seen, out of order.
+            lacking_conditions = self.sequence[met : met + 1]
+            after = f", after {self.sequence[met - 1]}" if met else ""
+            rest = len(self.sequence) - met - 1
+            order = f" (in order{after}" + (f"; {rest} more after it)" if rest else ")")
         else:
             matched = match_any_order(self.sequence, [m.document for m in self.matching])
             lacking_conditions = [

@@ -100,6 +100,7 @@ def scenario(check_id: str, status: Status, **extra: Any) -> CheckResult:
     return CheckResult.model_validate(fields)
 
 
+SUITE_CASE = "legacy-suite::tests.test_orders::test_refund"
 RESULTS = [
     scenario("order-flow", Status.FAILED, message=f"step shipped: {SHIPPED_REASON}",
              duration_ms=30100.0, details=JOURNEY_DETAILS,
@@ -295,6 +296,24 @@ def test_the_ui_check_page_shows_the_latest_journeys_trace(client: TestClient) -
     assert [cells(r)[:5] for r in rows] == [["1", "list", "http", "passed", "14 ms"],
                                             ["2", "detail", "http", "passed", "2.3 s"]]  # fmt: skip
     assert passed.find_all("div", class_="step-detail") == []
+
+
+def test_a_scenarios_task_tab_shows_its_journey_and_links_its_own_task(
+    client: TestClient,
+) -> None:
+    """One task per journey (`scenarios.<id>`): its tab lists that journey and its parts,
+    not every scenario of the target, and every task-log link names that task."""
+    page = client.get(f"/runs/{RUN.dag_id}/{RUN.run_id}/tasks/scenarios.order-flow")
+    assert page.status_code == 200
+    dom = parse(page.text)
+    shown = {b.attrs["data-check-id"] for b in dom.find_all("div", class_="problem")}
+    assert shown == {"order-flow", "order-flow.cleanup"}
+    assert dom.one("div", class_="scenario-trace", data_check_id="order-flow")
+    links = {a.attrs["href"] for a in dom.find_all("a", class_="task-log")}
+    assert links and all(link.endswith("/tasks/scenarios.order-flow") for link in links), links
+    run_page = parse(client.get(f"/runs/{RUN.dag_id}/{RUN.run_id}").text)
+    suite = run_page.one("div", class_="problem", data_check_id=f"{SUITE_CASE}")
+    assert suite.one("a", class_="task-log").attrs["href"].endswith("/tasks/scenarios.legacy-suite")
 
 
 # --- the trend report ---------------------------------------------------------------------

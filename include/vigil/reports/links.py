@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from vigil import families
 from vigil.reports.data import ReportError
+from vigil.result import CheckResult
 
 
 def segment(value: str) -> str:
@@ -38,6 +40,21 @@ def task_url(base: str, dag_id: str, run_id: str, task_id: str) -> str:
 def task_id(family: str, target: str) -> str:
     """The factory's task id: one task per target, in a task group per family."""
     return f"{family}.{target}"
+
+
+def task_name(result: CheckResult) -> str:
+    """The task inside its family's group that recorded `result`: its target's, or for a
+    family with a task per check (scenarios) its spec check's."""
+    try:
+        per_check = families.get(result.family).task_per_check
+    except KeyError:  # a family no longer registered: rows of an older Vigil
+        per_check = False
+    return result.spec_check if per_check else result.target
+
+
+def task_of(result: CheckResult) -> str:
+    """The Airflow task id that recorded `result`."""
+    return task_id(result.family, task_name(result))
 
 
 def data_docs_url(location: str | None) -> str | None:

@@ -64,7 +64,8 @@ def tally(results: Sequence[CheckResult]) -> Counts:
 def group_results(results: Sequence[CheckResult], base: str | None, run: RunRef) -> list[Group]:
     groups: dict[tuple[str, str], Group] = {}
     for result in results:
-        key = (result.family, result.target)
+        # By the task that recorded it: a target's, or a scenario's own.
+        key = (result.family, links.task_name(result))
         if key not in groups:
             url = None
             if base:

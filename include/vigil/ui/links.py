@@ -10,10 +10,10 @@ from starlette.requests import Request
 # Airflow's pages of a run and a task instance, and path segments encoded as its UI
 # encodes them: the reports' links, one definition for both.
 from vigil.reports.links import dag_run_url as dag_run
-from vigil.reports.links import segment
+from vigil.reports.links import segment, task_of
 from vigil.reports.links import task_url as task_instance
 
-__all__ = ["airflow_base", "dag_run", "query", "segment", "task_instance", "to_root"]
+__all__ = ["airflow_base", "dag_run", "query", "segment", "task_instance", "task_of", "to_root"]
 
 
 def to_root(request: Request) -> str:

@@ -194,7 +194,11 @@ def _run_routes(pages: APIRouter, settings: Settings) -> None:
         split = views.split_task(task_id, dict.fromkeys(families.names()))
         view = None
         if summary is not None and split is not None:
-            view = views.run_view(store, summary, family=split[0], target=split[1])
+            family, name = split
+            if families.get(family).task_per_check:  # `scenarios.<check id>`
+                view = views.run_view(store, summary, family=family, check=name)
+            else:
+                view = views.run_view(store, summary, family=family, target=name)
         return _page(
             settings,
             request,

@@ -20,6 +20,7 @@ from jinja2 import Environment
 from starlette.requests import Request
 
 from vigil.reports import render as report_render
+from vigil.result import CheckResult
 from vigil.ui import evidence, links
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -68,6 +69,7 @@ THEMES = ("light", "dark")
 def environment() -> Environment:
     env = report_render.templates(TEMPLATES_DIR)
     env.filters["ago"] = ago
+    env.filters["task_of"] = links.task_of
     # Their hashes are in CSP: each is one string, rendered as is.
     env.globals["theme_script"] = THEME_SCRIPT
     env.globals["navigate_script"] = NAVIGATE_SCRIPT
@@ -147,6 +149,10 @@ class Urls:
 
     def airflow_task(self, dag_id: str, run_id: str, task_id: str) -> str:
         return links.task_instance(self._airflow, dag_id, run_id, task_id)
+
+    def airflow_task_of(self, dag_id: str, run_id: str, result: CheckResult) -> str:
+        """The Airflow task instance that recorded `result` (its log)."""
+        return self.airflow_task(dag_id, run_id, links.task_of(result))
 
     def airflow_dag(self, dag_id: str) -> str:
         return f"{self._airflow}/dags/{links.segment(dag_id)}"

@@ -256,18 +256,24 @@ def run_view(
     *,
     family: str | None = None,
     target: str | None = None,
+    check: str | None = None,
 ) -> RunView:
+    """The run, or one task's part of it: a family's checks of one target, or (a family
+    with a task per check) one spec check and its parts."""
     run = summary.ref
     targets = [target] if target is not None else None
     results = store.results_of(run, family=family, targets=targets)
+    if check is not None:
+        results = [r for r in results if r.spec_check == check]
     notices = data.run_notices(store, run.dag_id, run.run_id) if family is None else []
     docs = local_data_docs(run.environment, run.dag_id, run.run_id) is not None
     return RunView(summary, results, group_results(results, None, run), notices, docs)
 
 
 def split_task(task_id: str, families: Mapping[str, object]) -> tuple[str, str] | None:
-    """A check task's (family, target) from its id `<family>.<target>`; None for the
-    DAG's other tasks (summarize, evaluate)."""
+    """A check task's (family, target) from its id `<family>.<target>` (for a family with
+    a task per check: (family, check id)); None for the DAG's other tasks (summarize,
+    evaluate)."""
     family, sep, target = task_id.partition(".")
     if not sep or not target or family not in families:
         return None

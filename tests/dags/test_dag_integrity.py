@@ -96,6 +96,17 @@ def test_tasks_are_grouped_by_kind_and_ordered_by_target_dependencies() -> None:
     assert dag.get_task("quality.demo-db").pool == "default_pool"
 
 
+def test_the_trigger_form_offers_scenarios_on_the_cadences_they_run() -> None:
+    bag = _dagbag()
+    daily = bag.dags["demo_daily"].params.get_param("checks").schema["items"]["enum"]
+    weekly = bag.dags["demo_weekly"].params.get_param("checks").schema["items"]["enum"]
+    assert "order-lifecycle" in daily and "order-lifecycle" in weekly
+    # The demo's pytest suite runs weekly only: no task, and no choice, in the daily DAG.
+    assert "orders-suite" in weekly and "orders-suite" not in daily
+    assert "scenarios.orders-suite" in bag.dags["demo_weekly"].task_ids
+    assert "scenarios.orders-suite" not in bag.dags["demo_daily"].task_ids
+
+
 def test_unknown_target_in_run_params_is_rejected() -> None:
     import copy
 

@@ -87,7 +87,7 @@ def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:
         auto_register=False,
         tags=sorted({"vigil", spec.environment, cadence, *spec.tags}),
         doc_md=describe(spec, cadence, chosen),
-        params=run_params(spec, chosen),
+        params=run_params(spec, chosen, cadence),
         default_args={
             "owner": defaults.owner,
             "retries": defaults.retries,

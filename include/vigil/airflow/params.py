@@ -8,8 +8,11 @@ from vigil import families
 from vigil.spec.models import Spec
 
 
-def run_params(spec: Spec, cadence_families: list[str]) -> dict[str, Param]:
-    """The trigger form: families (from the registry, in pipeline order), targets, checks."""
+def run_params(
+    spec: Spec, cadence_families: list[str], cadence: str | None = None
+) -> dict[str, Param]:
+    """The trigger form: families (from the registry, in pipeline order), targets, checks
+    (those that run on `cadence`: a weekly-only suite is no choice in the daily DAG)."""
     chosen = [f.name for f in spec.families() if f.name in cadence_families]
     described = "; ".join(f"{name}: {families.get(name).description}" for name in chosen)
     return {
@@ -34,7 +37,12 @@ def run_params(spec: Spec, cadence_families: list[str]) -> dict[str, Param]:
             type="array",
             items={
                 "type": "string",
-                "enum": sorted(c.id for name in chosen for c in spec.checks_of(name)),
+                "enum": sorted(
+                    c.id
+                    for name in chosen
+                    for c in spec.checks_of(name)
+                    if cadence is None or c.runs_on(cadence)
+                ),
             },
             uniqueItems=True,
             title="Checks",

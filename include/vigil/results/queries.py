@@ -65,10 +65,19 @@ ON CONFLICT (run, check_id) DO UPDATE SET
     recorded_at = now()
 """
 
+# A run's counts by status, over its check_results rows (the run's own and each family's).
+_STATUS_COUNTS = """
+           count(*) FILTER (WHERE status = 'passed') AS passed,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           count(*) FILTER (WHERE status = 'error') AS error,
+           count(*) FILTER (WHERE status = 'skipped') AS skipped,
+           count(*) FILTER (WHERE status IN ('failed', 'error')
+                            AND severity = 'critical') AS critical_problems"""
+
 # Counts are recomputed from the stored results, never incremented: replaying a write
 # cannot count twice. A finished run's state follows its results (a task cleared and
 # re-run after the run ended); `finish` ends a running one.
-REFRESH_RUN = """
+REFRESH_RUN = f"""
 UPDATE vigil.runs r SET
     total = c.total, passed = c.passed, failed = c.failed, error = c.error,
     skipped = c.skipped, critical_problems = c.critical_problems,
@@ -76,13 +85,7 @@ UPDATE vigil.runs r SET
                  WHEN c.critical_problems > 0 THEN 'failed' ELSE 'success' END,
     ended_at = CASE WHEN %(finish)s THEN COALESCE(%(ended_at)s, now()) ELSE r.ended_at END
 FROM (
-    SELECT count(*) AS total,
-           count(*) FILTER (WHERE status = 'passed') AS passed,
-           count(*) FILTER (WHERE status = 'failed') AS failed,
-           count(*) FILTER (WHERE status = 'error') AS error,
-           count(*) FILTER (WHERE status = 'skipped') AS skipped,
-           count(*) FILTER (WHERE status IN ('failed', 'error')
-                            AND severity = 'critical') AS critical_problems
+    SELECT count(*) AS total,{_STATUS_COUNTS}
     FROM vigil.check_results WHERE run = %(run)s
 ) c
 WHERE r.id = %(run)s
@@ -91,15 +94,9 @@ RETURNING r.*
 
 # The run's per-family counts (migration 0007), recomputed with the run's own; a family
 # whose results all went (a retry that replaced them) loses its row.
-REFRESH_RUN_FAMILIES = """
+REFRESH_RUN_FAMILIES = f"""
 WITH counts AS (
-    SELECT family,
-           count(*) FILTER (WHERE status = 'passed') AS passed,
-           count(*) FILTER (WHERE status = 'failed') AS failed,
-           count(*) FILTER (WHERE status = 'error') AS error,
-           count(*) FILTER (WHERE status = 'skipped') AS skipped,
-           count(*) FILTER (WHERE status IN ('failed', 'error')
-                            AND severity = 'critical') AS critical_problems
+    SELECT family,{_STATUS_COUNTS}
     FROM vigil.check_results WHERE run = %(run)s GROUP BY family
 ), gone AS (
     DELETE FROM vigil.run_families f

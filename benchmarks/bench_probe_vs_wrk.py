@@ -10,7 +10,7 @@ Three comparisons, round by round (the order inside a round alternates):
   Vigil's open loop at a fixed rate and by its closed loop: the open loop's p99 shows the
   stall, the closed loop's hides it.
 
-Debian's wrk and nginx-light are installed when missing (tests/support/debian.py); nginx
+Debian's wrk and nginx-light are installed when missing (vigil/stack/debian.py); nginx
 runs as a child process with its own prefix and config in a temporary folder; the 50 ms
 and stalling servers are tests/support/latency_server.py in their own processes.
 
@@ -39,10 +39,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.support (vigil comes from the venv)
 
-from tests.support.debian import ensure_package  # noqa: E402 (after the path setup)
 from tests.support.latency_server import LatencyServer  # noqa: E402
 from vigil.probes.http_load import Load, Request, run_http_load  # noqa: E402
 from vigil.probes.measure import Measurement  # noqa: E402
+from vigil.stack.debian import ensure_package  # noqa: E402 (after the path setup)
 from vigil.stack.postgres import free_port  # noqa: E402
 
 WRK = Path("/usr/bin/wrk")

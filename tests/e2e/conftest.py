@@ -1,8 +1,11 @@
 """A whole local stack, started as `make demo` starts it, in a temporary state folder.
 
 Every port is a free one, so the test runs beside a developer's `make demo` without
-touching it. The stack is stopped in teardown, and its service logs are kept under
-test-artifacts/e2e/ for whoever has to find out why something failed.
+touching it. One stack serves the whole e2e layer (starting one costs a minute), and
+one run of demo_daily under the LocalExecutor (`finished_run`) serves every test that
+reads a finished run. test_celery_executor.py then restarts the same stack with
+`VIGIL_EXECUTOR=celery`, so it runs last. The stack is stopped in teardown, and its service logs are
+kept under test-artifacts/e2e/ for whoever has to find out why something failed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 
 from tests.support.chromium import FLAGS, ChromiumUnavailable, ensure_chromium
 from vigil.stack import control
+from vigil.stack.demo_run import DAG_ID, ensure_dag
 from vigil.stack.postgres import free_port
 from vigil.stack.state import PORT_VARS, Ports, StackPaths
 
@@ -33,14 +37,23 @@ CHROMIUM_TIMEOUT_S = 120
 RENDER_FLAGS = ("--virtual-time-budget=10000", "--window-size=1400,900")
 
 
+# Restarts the session's stack with the CeleryExecutor (and stops it at its end): last.
+LAST_MODULE = "test_celery_executor.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name == LAST_MODULE)  # stable: order kept otherwise
+
+
 def _clean_environ() -> dict[str, str]:
     """The caller's environment minus Airflow and Vigil settings (the test session sets
     its own AIRFLOW_HOME and friends for DAG tests; the stack must not inherit them)."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VIGIL_", "DEMO_"))}
 
 
-def _stack_cli(command: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def stack_cli(command: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m vigil.stack <command>` as `make` runs it; fails the test when it fails."""
+    done = subprocess.run(
         [sys.executable, "-m", "vigil.stack", command],
         env=environ,
         cwd=REPO,
@@ -49,10 +62,16 @@ def _stack_cli(command: str, environ: dict[str, str]) -> subprocess.CompletedPro
         timeout=STACK_TIMEOUT_S,
         check=False,
     )
+    assert done.returncode == 0, (
+        f"`python -m vigil.stack {command}` failed ({done.returncode}):\n"
+        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done
 
 
-@pytest.fixture(scope="module")
-def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[control.Stack]:
+@pytest.fixture(scope="session")
+def e2e_environ(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The variables the e2e stack is started with: its state folder, specs and ports."""
     state = tmp_path_factory.mktemp("e2e") / "state"
     # A copy of the repo's specs, so a test can add a spec without touching the checkout.
     specs = tmp_path_factory.mktemp("e2e-specs")
@@ -65,19 +84,34 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[control.Stac
         "VIGIL_SPECS_DIR": str(specs),
         **ports,
     }
-    stack = control.Stack(StackPaths.from_env(environ), Ports.from_env(environ))
+    return environ
+
+
+@pytest.fixture(scope="session")
+def e2e_stack(e2e_environ: dict[str, str]) -> Iterator[control.Stack]:
+    stack = control.Stack(StackPaths.from_env(e2e_environ), Ports.from_env(e2e_environ))
     try:
-        started = _stack_cli("up", environ)
-        assert started.returncode == 0, (
-            f"`python -m vigil.stack up` failed ({started.returncode}):\n"
-            f"{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
-        )
+        stack_cli("up", e2e_environ)
         yield stack
     finally:
-        stopped = _stack_cli("down", environ)
-        _keep_logs(stack.paths)
-        shutil.rmtree(state, ignore_errors=True)
-        assert stopped.returncode == 0, f"stack down failed:\n{stopped.stderr[-3000:]}"
+        try:
+            stack_cli("down", e2e_environ)  # whatever executor it runs by then
+        finally:
+            _keep_logs(stack.paths)
+            shutil.rmtree(stack.paths.state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def finished_run(e2e_stack: control.Stack) -> str:
+    """One run of demo_daily under the LocalExecutor, triggered through the REST API and
+    finished successfully."""
+    api = e2e_stack.api()
+    ensure_dag(api, e2e_stack.paths, e2e_stack.env())
+    run_id = api.trigger(DAG_ID)
+    state = api.wait_run(DAG_ID, run_id, timeout=600)
+    tasks = {t["task_id"]: t["state"] for t in api.task_instances(DAG_ID, run_id)}
+    assert state == "success", f"run {run_id} ended {state}; tasks: {tasks}"
+    return run_id
 
 
 def _keep_logs(paths: StackPaths) -> None:

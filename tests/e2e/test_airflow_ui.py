@@ -23,7 +23,7 @@ from tests.e2e.conftest import Browser
 from vigil.results import ResultStore, RunRef
 from vigil.stack import control
 from vigil.stack.airflow import api_url, pg_uri
-from vigil.stack.demo_run import CADENCE, DAG_ID, ENVIRONMENT, ensure_dag
+from vigil.stack.demo_run import CADENCE, DAG_ID, ENVIRONMENT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -32,18 +32,6 @@ def _text(dom: str) -> str:
     """The page's visible text, roughly: tags, scripts and styles removed."""
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
-
-
-@pytest.fixture(scope="module")
-def finished_run(e2e_stack: control.Stack) -> str:
-    """One run of demo_daily, triggered through the REST API and finished successfully."""
-    api = e2e_stack.api()
-    ensure_dag(api, e2e_stack.paths, e2e_stack.env())
-    run_id = api.trigger(DAG_ID)
-    state = api.wait_run(DAG_ID, run_id, timeout=600)
-    tasks = {t["task_id"]: t["state"] for t in api.task_instances(DAG_ID, run_id)}
-    assert state == "success", f"run {run_id} ended {state}; tasks: {tasks}"
-    return run_id
 
 
 def test_probes_ran_in_their_one_slot_pool_after_every_other_check(

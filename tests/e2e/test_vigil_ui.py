@@ -2,7 +2,7 @@
 
 The stack comes up as `make demo` brings it up, on free ports (tests/e2e/conftest.py); the
 API server loads the plugin from plugins/ at its start. demo_daily runs once through the
-real scheduler (the `finished_run` of test_airflow_ui.py). Chromium, driven over its
+real scheduler (the session's `finished_run`, tests/e2e/conftest.py). Chromium, driven over its
 DevTools protocol and logged in by the UI's `_token` cookie, then does what a person
 does: finds the "Vigil" entry in the navigation, clicks it, follows links inside Vigil's
 pages, opens a run's and a task's "Vigil" tab. Assertions read the DOM rendered inside
@@ -29,7 +29,7 @@ import requests
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.conftest import Browser
-from tests.e2e.test_airflow_ui import _text, finished_run  # noqa: F401 (a fixture)
+from tests.e2e.test_airflow_ui import _text
 from tests.support.chromium import FLAGS
 from vigil.result import CheckResult, Status
 from vigil.results import ResultStore, RunRef
@@ -188,7 +188,7 @@ def tab(chromium: Path, e2e_stack: control.Stack) -> Iterator[Tab]:
 
 
 @pytest.fixture(scope="module")
-def a_check(e2e_stack: control.Stack, finished_run: str) -> CheckResult:  # noqa: F811
+def a_check(e2e_stack: control.Stack, finished_run: str) -> CheckResult:
     """A check of the run that passed, with its evidence, as the store has it."""
     store = ResultStore(pg_uri(e2e_stack.ports, "vigil_results"))
     results = store.run_results(RunRef(ENVIRONMENT, CADENCE, DAG_ID, finished_run))
@@ -211,7 +211,7 @@ def _keep(tab: Tab, frame: dict[str, Any], artifacts: Path, name: str) -> None:
 
 def test_the_navigation_entry_opens_the_overview(
     e2e_stack: control.Stack,
-    finished_run: str,  # noqa: F811
+    finished_run: str,
     tab: Tab,
     artifacts: Path,
 ) -> None:
@@ -240,7 +240,7 @@ def test_the_navigation_entry_opens_the_overview(
 
 def test_a_link_inside_vigil_opens_the_environment(
     e2e_stack: control.Stack,
-    finished_run: str,  # noqa: F811
+    finished_run: str,
     tab: Tab,
     artifacts: Path,
 ) -> None:
@@ -325,7 +325,7 @@ def test_the_dark_theme_follows_airflow(
 
 def test_a_dag_run_has_a_vigil_tab_with_its_report(
     e2e_stack: control.Stack,
-    finished_run: str,  # noqa: F811
+    finished_run: str,
     tab: Tab,
     artifacts: Path,
 ) -> None:
@@ -344,7 +344,7 @@ def test_a_dag_run_has_a_vigil_tab_with_its_report(
 
 def test_a_task_instance_has_a_vigil_tab_with_its_checks(
     e2e_stack: control.Stack,
-    finished_run: str,  # noqa: F811
+    finished_run: str,
     a_check: CheckResult,
     tab: Tab,
     artifacts: Path,
@@ -377,7 +377,7 @@ def test_airflow_lists_the_plugin(e2e_stack: control.Stack) -> None:
 
 def test_the_json_api_answers_a_bearer_token(
     e2e_stack: control.Stack,
-    finished_run: str,  # noqa: F811
+    finished_run: str,
 ) -> None:
     headers = {"Authorization": f"Bearer {e2e_stack.api().token()}"}
     url = _url(e2e_stack, f"/vigil/api/environments/{ENVIRONMENT}/runs")

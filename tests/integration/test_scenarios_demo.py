@@ -44,7 +44,7 @@ def healthy(demo: Any) -> Iterator[None]:
     faults.clear(demo.dsn)
 
 
-def context(demo: Any, run_id: str) -> RunContext:
+def context(demo: Any, run_id: str, spec: Path = SPEC) -> RunContext:
     from demo import config as demo_config
 
     environ = {
@@ -57,13 +57,15 @@ def context(demo: Any, run_id: str) -> RunContext:
         "DEMO_WEBHOOK_SECRET": "scenario-test-secret",
     }
     return RunContext(
-        load_spec(SPEC), environ=environ, cadence="daily", dag_id="demo_daily", run_id=run_id
+        load_spec(spec), environ=environ, cadence="daily", dag_id="demo_daily", run_id=run_id
     )
 
 
-def run_journeys(demo: Any, run_id: str, only: tuple[str, ...] = DEMO_JOURNEYS) -> dict[str, Any]:
+def run_journeys(
+    demo: Any, run_id: str, only: tuple[str, ...] = DEMO_JOURNEYS, spec: Path = SPEC
+) -> dict[str, Any]:
     """The chosen journeys, one after another as their tasks would run them."""
-    ctx = context(demo, run_id)
+    ctx = context(demo, run_id, spec)
     found: dict[str, CheckResult] = {}
     for check in ctx.spec.checks_of("scenarios"):
         if check.id in only:
@@ -146,9 +148,20 @@ def test_each_fault_turns_exactly_its_journeys_red_at_the_right_step(
         assert f"step '{step}'" in results[journey].message
 
 
-def test_a_stuck_worker_fails_the_lifecycle_at_the_wait_naming_the_last_state(demo: Any) -> None:
+def test_a_stuck_worker_fails_the_lifecycle_at_the_wait_naming_the_last_state(
+    demo: Any, tmp_path: Path
+) -> None:
+    # The demo spec with the lifecycle's 20 s wait for "shipped" cut to 3 s: the wait
+    # times out all the same, without holding the suite for 20 s.
+    text = SPEC.read_text()
+    wait = (
+        "until: ['status == \"shipped\"']\n            interval_s: 0.5\n            timeout_s: 20"
+    )
+    assert text.count(wait) == 1, "the lifecycle's wait for shipped moved in the demo spec"
+    spec = tmp_path / SPEC.name
+    spec.write_text(text.replace(wait, wait.replace("timeout_s: 20", "timeout_s: 3")))
     fault(demo, "stuck", True)
-    results = run_journeys(demo, "fault-stuck", ("order-lifecycle",))
+    results = run_journeys(demo, "fault-stuck", ("order-lifecycle",), spec)
     lifecycle = results["order-lifecycle"]
     assert red(results) == {"order-lifecycle": "shipped"}
     # The wait names the condition and what it saw last.

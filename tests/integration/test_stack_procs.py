@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vigil.stack import control, procs
-from vigil.stack.state import Ports, StackError, StackPaths
+from vigil.stack.state import Ports, StackError, StackPaths, save_executor
 
 pytestmark = pytest.mark.integration
 
@@ -120,5 +121,28 @@ def test_the_cli_reports_a_stopped_stack(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
-    assert "api-server     stopped" in done.stdout
-    assert "postgres       stopped" in done.stdout
+    assert re.search(r"^api-server +stopped$", done.stdout, flags=re.M), done.stdout
+    assert re.search(r"^postgres +stopped$", done.stdout, flags=re.M), done.stdout
+
+
+def test_a_running_stack_refuses_to_start_with_another_executor(
+    paths: StackPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor is saved with the state: `make stop` first, or two executors would
+    share one metadata database (and `make stop` would not know what to stop)."""
+    paths.make_dirs()
+    save_executor(paths, "local")
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(paths.state))
+    monkeypatch.setenv("VIGIL_EXECUTOR", "celery")
+    assert control.load(paths, starting=True).executor == "celery"  # nothing runs: fine
+    procs.start(
+        paths, "scheduler", [sys.executable, "-c", "import time; time.sleep(60)"], os.environ
+    )
+    try:
+        with pytest.raises(StackError, match="runs with VIGIL_EXECUTOR=local; stop it first"):
+            control.load(paths, starting=True)
+        assert control.load(paths).executor == "local"  # `down` and `status` find it
+        monkeypatch.setenv("VIGIL_EXECUTOR", "local")
+        assert control.load(paths, starting=True).executor == "local"
+    finally:
+        procs.stop(paths, ["scheduler"], timeout=5)

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.support.debian import PackageUnavailable, ensure_package
+from vigil.stack.debian import PackageUnavailable, ensure_package
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT_TIMEOUT_S = 60

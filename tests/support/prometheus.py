@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support.debian import PackageUnavailable, ensure_package
+from vigil.stack.debian import PackageUnavailable, ensure_package
 from vigil.stack.postgres import free_port
 
 PROMETHEUS = Path("/usr/bin/prometheus")

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from tests.support.debian import PackageUnavailable, ensure_package
+from vigil.stack.debian import PackageUnavailable, ensure_package
 from vigil.stack.postgres import free_port
 
 REDIS_SERVER = Path("/usr/bin/redis-server")

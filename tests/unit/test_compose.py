@@ -20,7 +20,7 @@ import yaml
 
 from vigil.context import BUILTIN_REFERENCES
 from vigil.scenarios.suites import JUNIT_ENV
-from vigil.stack.airflow import airflow_env
+from vigil.stack.airflow import CELERY_SETTINGS, SHARED_SETTINGS, airflow_env
 from vigil.stack.state import Ports, StackPaths
 
 pytestmark = pytest.mark.unit
@@ -175,6 +175,24 @@ def test_airflow_services_get_every_variable_vigil_reads(service: str) -> None:
     assert not missing, f"{service} lacks {missing} (read by Vigil's code or specs)"
 
 
+@pytest.mark.parametrize("service", AIRFLOW_SERVICES)
+def test_airflow_services_run_with_the_local_celery_stacks_settings(
+    service: str, tmp_path: Path
+) -> None:
+    """One source for the settings: what `VIGIL_EXECUTOR=celery make demo` runs with (and
+    the e2e test proves) is what compose sets, apart from addresses."""
+    provided = _environment(services()[service])
+    local = airflow_env(StackPaths.from_env({"VIGIL_STATE_DIR": str(tmp_path)}), Ports(), "celery")
+    for name, value in {**SHARED_SETTINGS, **CELERY_SETTINGS}.items():
+        assert local[name] == value, name  # the local stack applies them as they are
+        assert provided.get(name) == value, (
+            f"{service}: {name}={provided.get(name)!r}, not {value!r}"
+        )
+    for name in ("AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND"):
+        scheme = local[name].split("://", 1)[0]
+        assert provided[name].startswith(f"{scheme}://"), f"{service}: {name}={provided[name]}"
+
+
 def test_the_local_stack_provides_the_same_variables(tmp_path: Path) -> None:
     env = airflow_env(StackPaths.from_env({"VIGIL_STATE_DIR": str(tmp_path)}), Ports())
     missing = sorted(variables_read_by_vigil() - set(env))
@@ -234,3 +252,35 @@ def test_init_creates_every_pool_the_families_run_in() -> None:
     assert expected, "no family declares a pool; this test has nothing to hold"
     for name, (slots, description) in expected.items():
         assert f'airflow pools set {name} {slots} "{description}"' in command, name
+
+
+def _helm_values() -> dict[str, Any]:
+    """The values excerpt under the README's "Helm" heading."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### Helm", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, flags=re.S)
+    assert block, "no yaml block under the README's Helm heading"
+    return dict(yaml.safe_load(block.group(1)))
+
+
+def test_the_readmes_helm_values_carry_the_same_settings() -> None:
+    values = _helm_values()
+    env = {item["name"]: str(item["value"]) for item in values["env"]}
+    # The chart sets AIRFLOW__CORE__EXECUTOR from `executor`, and runs Redis for Celery.
+    assert values["executor"] == CELERY_SETTINGS["AIRFLOW__CORE__EXECUTOR"]
+    assert values["redis"]["enabled"] is True and values["workers"]["replicas"] >= 2
+    wanted = {**SHARED_SETTINGS, **CELERY_SETTINGS}
+    wanted.pop("AIRFLOW__CORE__EXECUTOR")
+    differ = {
+        name: (env.get(name), value) for name, value in wanted.items() if env.get(name) != value
+    }
+    assert not differ, f"Helm values (got, expected): {differ}"
+    # What Vigil's code reads, apart from values only the local stack and its demo set.
+    provided = set(env) | {item["envName"] for item in values.get("secret", [])}
+    needed = {
+        n
+        for n in variables_read_by_vigil()
+        if not n.startswith(("DEMO_", "AIRFLOW_CONN_VIGIL_DEMO"))
+    }
+    missing = sorted(needed - provided)
+    assert not missing, f"the Helm values lack {missing}"

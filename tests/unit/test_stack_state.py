@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.stack.airflow import SERVICES, airflow_env, parallelism
+from vigil.stack.airflow import SERVICES, airflow_env, parallelism, worker_concurrency
 from vigil.stack.progress import Progress, StageFailed, describe_failure
 from vigil.stack.state import (
     PORT_VARS,
@@ -17,6 +17,7 @@ from vigil.stack.state import (
     StackError,
     StackPaths,
     admin_password,
+    executor_from_env,
     load_secrets,
     repo_root,
 )
@@ -55,6 +56,28 @@ def test_ports_saved_with_the_state_are_read_back(paths: StackPaths) -> None:
     assert Ports.saved(paths) is None
     Ports(api=9999).save(paths)
     assert Ports.saved(paths) == Ports(api=9999)
+
+
+def test_the_executor_comes_from_vigil_executor() -> None:
+    assert executor_from_env({}) == "local"
+    assert executor_from_env({"VIGIL_EXECUTOR": " Celery "}) == "celery"
+    with pytest.raises(StackError, match="VIGIL_EXECUTOR='kubernetes' is not one of local, celery"):
+        executor_from_env({"VIGIL_EXECUTOR": "kubernetes"})
+
+
+def test_the_celery_stack_uses_its_broker_and_the_metadata_database(paths: StackPaths) -> None:
+    ports = Ports(pg=5555, redis=6666)
+    local, celery = airflow_env(paths, ports), airflow_env(paths, ports, "celery")
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert not any(name.startswith("AIRFLOW__CELERY__") for name in local)
+    assert celery["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert celery["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6666/0"
+    assert celery["AIRFLOW__CELERY__RESULT_BACKEND"] == (
+        "db+postgresql://postgres@127.0.0.1:5555/airflow"
+    )
+    # Two workers share the slots the LocalExecutor would have.
+    assert 2 * worker_concurrency() <= parallelism() or worker_concurrency() == 1
+    assert int(celery["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) == worker_concurrency()
 
 
 def test_secrets_are_generated_once_private_and_long(paths: StackPaths) -> None:

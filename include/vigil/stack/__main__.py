@@ -2,7 +2,8 @@
 
 State goes to VIGIL_STATE_DIR (default: <repo>/.state). Ports: VIGIL_API_PORT (8080),
 VIGIL_PG_PORT (54329), VIGIL_ORDERS_PORT (18081), VIGIL_INVENTORY_PORT (18082),
-VIGIL_WORKER_LOG_PORT (8793), VIGIL_TRIGGER_LOG_PORT (8794).
+VIGIL_WORKER_LOG_PORT (8793), VIGIL_TRIGGER_LOG_PORT (8794), VIGIL_REDIS_PORT (16379).
+Executor: VIGIL_EXECUTOR=local (default) or celery (Redis and two Celery workers).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(command: str, stack: control.Stack) -> int:
     if command == "up":
-        control.up(stack, Progress(control.UP_STAGES))
+        control.up(stack, Progress(stack.up_stages))
         print(control.login_text(stack))
         return 0
     if command == "demo":

@@ -1,7 +1,10 @@
 """Airflow 3 on one machine: its environment, its metadata database, its four services.
 
 `airflow_env` is the one place the local stack's Airflow settings and Vigil's connections
-are spelled out; the launcher, the e2e test and DAG tests all use it.
+are spelled out; the launcher, the e2e test and DAG tests all use it. The settings that
+do not depend on the machine (`SHARED_SETTINGS`, `CELERY_SETTINGS`) are the ones
+docker-compose.yaml and the README's Helm values repeat: tests/unit/test_compose.py
+holds both to these dicts.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from pathlib import Path
 import requests
 
 from vigil.stack import procs
-from vigil.stack.state import ADMIN_USER, Ports, StackError, StackPaths, load_secrets
+from vigil.stack.state import (
+    ADMIN_USER,
+    DEFAULT_EXECUTOR,
+    EXECUTORS,
+    Ports,
+    StackError,
+    StackPaths,
+    load_secrets,
+)
 
 # Each is one process group with its own log. The scheduler starts only once the API
 # server answers: task processes report to the API server, and tasks started before it is
@@ -29,6 +40,32 @@ HEALTHY = "healthy"
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 )
+
+
+# Every deployment of Vigil sets these, whatever its executor and wherever it runs.
+SHARED_SETTINGS = {
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+    # Default 300 s: a new DAG file would stay unknown for minutes.
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+    # Default 300 s. A task whose worker died (killed, OOM, machine lost) stops sending
+    # heartbeats every 5 s; after this it is failed and retried, on another worker.
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+    # The store the Vigil pages in the Airflow UI read (the plugin in plugins/).
+    "VIGIL_UI_RESULTS_CONN_ID": "vigil_results",
+    # What the vigil_maintenance DAG keeps: raw results 90 days, daily rollups two years.
+    "VIGIL_RETENTION_RAW_DAYS": "90",
+    "VIGIL_RETENTION_ROLLUP_DAYS": "730",
+}
+# The CeleryExecutor's own settings. Its broker (Redis) and result backend (the metadata
+# database, `db+postgresql://`) are addresses, set per deployment.
+CELERY_SETTINGS = {
+    "AIRFLOW__CORE__EXECUTOR": EXECUTORS["celery"],
+    # Default 600 s. A message a dead worker had taken but not started is requeued after
+    # this (Redis gives it back only after its 24 h visibility timeout).
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "180",
+}
 
 
 def parallelism() -> int:
@@ -45,30 +82,34 @@ def api_url(ports: Ports) -> str:
     return f"http://127.0.0.1:{ports.api}"
 
 
-def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]:
+def worker_concurrency() -> int:
+    """Task slots per Celery worker: two workers share the LocalExecutor's `parallelism()`."""
+    return max(1, parallelism() // 2)
+
+
+def airflow_env(
+    paths: StackPaths, ports: Ports | None = None, executor: str = DEFAULT_EXECUTOR
+) -> dict[str, str]:
     """The variables the local stack sets for Airflow and Vigil (merge onto os.environ).
 
-    Generates the stack's secrets into `paths.state` on first use.
+    `executor` is a key of `EXECUTORS`. Generates the stack's secrets into `paths.state`
+    on first use.
     """
     ports = ports or Ports.from_env()
     secrets = load_secrets(paths)
     env = {
+        **SHARED_SETTINGS,
         "AIRFLOW_HOME": str(paths.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(paths.dags),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(paths.plugins),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[executor],
         "AIRFLOW__CORE__PARALLELISM": str(parallelism()),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__FERNET_KEY": secrets.fernet_key,
-        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(paths.passwords_file),
         # Task processes report to the API server; its default URL assumes port 8080.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url(ports)}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_uri(ports, "airflow", "postgresql+psycopg2"),
-        # Default 300 s: a new DAG file would stay unknown for minutes.
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(ports.api),
         # Shared by every component, or log fetching and tokens break between them.
@@ -78,8 +119,6 @@ def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_log),
         # Vigil's own settings: connections, the demo system's addresses and tokens.
         "AIRFLOW_CONN_VIGIL_RESULTS": pg_uri(ports, "vigil_results"),
-        # The store the Vigil pages in the Airflow UI read (the plugin in plugins/).
-        "VIGIL_UI_RESULTS_CONN_ID": "vigil_results",
         "AIRFLOW_CONN_VIGIL_DEMO_DB": pg_uri(ports, "demo"),
         "DEMO_DATABASE_URL": pg_uri(ports, "demo"),
         "DEMO_DB_ADDR": f"127.0.0.1:{ports.pg}",
@@ -94,6 +133,11 @@ def airflow_env(paths: StackPaths, ports: Ports | None = None) -> dict[str, str]
         "no_proxy": _no_proxy(),
     }
     env.update(demo_tokens())
+    if executor == "celery":
+        env.update(CELERY_SETTINGS)
+        env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{ports.redis}/0"
+        env["AIRFLOW__CELERY__RESULT_BACKEND"] = pg_uri(ports, "airflow", "db+postgresql")
+        env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(worker_concurrency())
     if sys.platform == "darwin":
         # LocalExecutor forks; macOS aborts forked children that touch Objective-C.
         env["OBJC_DISABLE_INITIALIZE_FORK_SAFETY"] = "YES"
@@ -118,9 +162,11 @@ def demo_tokens() -> dict[str, str]:
     }
 
 
-def process_env(paths: StackPaths, ports: Ports) -> dict[str, str]:
+def process_env(
+    paths: StackPaths, ports: Ports, executor: str = DEFAULT_EXECUTOR
+) -> dict[str, str]:
     """The full environment of an Airflow process: ours over the caller's."""
-    return {**os.environ, **airflow_env(paths, ports)}
+    return {**os.environ, **airflow_env(paths, ports, executor)}
 
 
 def airflow_bin() -> str:

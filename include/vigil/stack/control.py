@@ -15,21 +15,24 @@ from typing import TextIO
 
 from demo.launcher import DemoSystem
 from vigil import families
-from vigil.stack import airflow, procs
+from vigil.stack import airflow, celery, procs
 from vigil.stack.api import AirflowApi
 from vigil.stack.demo_run import DAG_ID, ensure_dag, report, trigger_and_wait
 from vigil.stack.postgres import LocalPostgres
 from vigil.stack.progress import Progress
 from vigil.stack.state import (
     ADMIN_USER,
+    DEFAULT_EXECUTOR,
     PORT_VARS,
     Ports,
     StackError,
     StackPaths,
     admin_password,
+    executor_from_env,
+    save_executor,
+    saved_executor,
 )
 
-UP_STAGES = 5
 WEBHOOK = "webhook"
 STATE_MARKER = ".vigil-state"  # `clean` deletes only folders that carry it
 
@@ -38,6 +41,12 @@ STATE_MARKER = ".vigil-state"  # `clean` deletes only folders that carry it
 class Stack:
     paths: StackPaths
     ports: Ports
+    executor: str = DEFAULT_EXECUTOR  # a key of state.EXECUTORS
+
+    @property
+    def up_stages(self) -> int:
+        """Stages `up` reports: the Celery broker and workers are two more."""
+        return 7 if self.executor == "celery" else 5
 
     @property
     def postgres(self) -> LocalPostgres:
@@ -47,7 +56,7 @@ class Stack:
         return AirflowApi(airflow.api_url(self.ports), ADMIN_USER, admin_password(self.paths))
 
     def env(self) -> dict[str, str]:
-        return airflow.process_env(self.paths, self.ports)
+        return airflow.process_env(self.paths, self.ports, self.executor)
 
     def demo_system(self) -> DemoSystem:
         return DemoSystem(
@@ -61,20 +70,29 @@ class Stack:
 def load(paths: StackPaths | None = None, *, starting: bool = False) -> Stack:
     """The stack in `paths` (default: VIGIL_STATE_DIR or .state).
 
-    A stack that was started keeps its ports (saved with its state), so `down` and
-    `status` need no variables. Starting on other ports while it runs is refused.
+    A stack that was started keeps its ports and its executor (saved with its state), so
+    `down` and `status` need no variables. Starting with other ports or another executor
+    while it runs is refused.
     """
     paths = paths or StackPaths.from_env()
     wanted = Ports.from_env()
+    executor = executor_from_env()
     saved = Ports.saved(paths)
+    saved_exec = saved_executor(paths)
     if not starting:
-        return Stack(paths, saved or wanted)
-    if saved is not None and saved != wanted and _anything_running(Stack(paths, saved)):
+        return Stack(paths, saved or wanted, saved_exec or executor)
+    current = Stack(paths, saved or wanted, saved_exec or executor)
+    if saved is not None and saved != wanted and _anything_running(current):
         raise StackError(
             f"the stack in {paths.state} runs on other ports ({_describe(saved)}); "
             "stop it first with `make stop`"
         )
-    return Stack(paths, wanted)
+    if saved_exec is not None and saved_exec != executor and _anything_running(current):
+        raise StackError(
+            f"the stack in {paths.state} runs with VIGIL_EXECUTOR={saved_exec}; stop it "
+            f"first with `make stop`, then start it again with VIGIL_EXECUTOR={executor}"
+        )
+    return Stack(paths, wanted, executor)
 
 
 def _describe(ports: Ports) -> str:
@@ -87,6 +105,7 @@ def up(stack: Stack, progress: Progress) -> None:
     paths.make_dirs()
     (paths.state / STATE_MARKER).touch()
     ports.save(paths)
+    save_executor(paths, stack.executor)
     admin_password(paths)
     with progress.stage("PostgreSQL", paths.log("postgres")) as stage:
         pg = stack.postgres
@@ -99,6 +118,13 @@ def up(stack: Stack, progress: Progress) -> None:
     with progress.stage("Demo system", paths.demo_state) as stage:
         stage.detail = _start_demo(stack)
     env = stack.env()
+    if stack.executor == "celery":
+        with progress.stage("Redis, the Celery broker", paths.log(celery.REDIS)) as stage:
+            if celery.start_redis(paths, ports, env):
+                _wait_listening(stack, celery.REDIS, ports.redis, timeout=30)
+                stage.detail = f"started on port {ports.redis}"
+            else:
+                stage.detail = "already running"
     with progress.stage("Airflow metadata database", paths.log("airflow-db-migrate")) as stage:
         stage.detail = "migrated" if airflow.migrate(paths, env) else "up to date"
     with progress.stage("Airflow API server", paths.log("api-server")) as stage:
@@ -114,12 +140,16 @@ def up(stack: Stack, progress: Progress) -> None:
         started, reused = airflow.start_services(paths, env, ("scheduler",))
         airflow.wait_healthy(paths, ports)
         stage.detail = _started_note(started, reused)
+    if stack.executor == "celery":
+        with progress.stage("Celery workers", paths.log(celery.WORKERS[0])) as stage:
+            started, reused = celery.start_workers(paths, env)
+            stage.detail = _started_note(started, reused)
 
 
 def demo(stack: Stack, out: TextIO | None = None) -> int:
     """`up`, then one run of demo_daily; prints its outcome. 0 when the run finished."""
     out = out or sys.stdout
-    progress = Progress(UP_STAGES + 2, out)
+    progress = Progress(stack.up_stages + 2, out)
     up(stack, progress)
     api = stack.api()
     with progress.stage(f"DAG {DAG_ID}", stack.paths.log("airflow-dags-reserialize")) as stage:
@@ -166,16 +196,16 @@ def status(stack: Stack, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     lines = [("postgres", "running" if stack.postgres.running else "stopped")]
     lines.append(("demo", "running" if stack.demo_system().running else "stopped"))
-    for name in (WEBHOOK, *airflow.SERVICES):
+    for name in (WEBHOOK, *airflow.SERVICES, *_celery_parts(stack)):
         managed = procs.running(stack.paths, name)
         lines.append((name, f"running (pid {managed.pid})" if managed else "stopped"))
     for name, state in lines:
-        out.write(f"{name:<14} {state}\n")
+        out.write(f"{name:<16} {state}\n")
     if procs.running(stack.paths, "api-server"):
         try:
-            out.write(f"health         {airflow.health(stack.ports)}\n")
+            out.write(f"health           {airflow.health(stack.ports)}\n")
         except Exception as exc:  # status reports; it never fails on a half-started stack
-            out.write(f"health         unknown ({type(exc).__name__})\n")
+            out.write(f"health           unknown ({type(exc).__name__})\n")
         out.write(login_text(stack) + "\n")
     return 0 if all(state != "stopped" for _, state in lines) else 3
 
@@ -249,9 +279,12 @@ def check_ports(stack: Stack) -> None:
         "VIGIL_INVENTORY_PORT": stack.demo_system().running,
         "VIGIL_WEBHOOK_PORT": procs.running(paths, WEBHOOK) is not None,
         "VIGIL_API_PORT": procs.running(paths, "api-server") is not None,
-        "VIGIL_WORKER_LOG_PORT": procs.running(paths, "scheduler") is not None,
+        # The LocalExecutor's scheduler serves task logs; under Celery the first worker does.
+        "VIGIL_WORKER_LOG_PORT": procs.running(paths, _log_server(stack)) is not None,
         "VIGIL_TRIGGER_LOG_PORT": procs.running(paths, "triggerer") is not None,
     }
+    if stack.executor == "celery":
+        owners["VIGIL_REDIS_PORT"] = procs.running(paths, celery.REDIS) is not None
     busy = [
         f"{getattr(ports, PORT_VARS[var])} ({var})"
         for var, ours in owners.items()
@@ -271,9 +304,20 @@ def _require_free(port: int, variable: str) -> None:
         )
 
 
+def _log_server(stack: Stack) -> str:
+    return celery.WORKERS[0] if stack.executor == "celery" else "scheduler"
+
+
+def _celery_parts(stack: Stack) -> tuple[str, ...]:
+    """The broker and workers, when the stack runs them (or a PID file says it did)."""
+    parts = (celery.REDIS, *celery.WORKERS)
+    recorded = set(procs.recorded(stack.paths))
+    return parts if stack.executor == "celery" or recorded & set(parts) else ()
+
+
 def _anything_running(stack: Stack) -> bool:
     return (
-        any(procs.running(stack.paths, n) for n in airflow.SERVICES)
+        any(procs.running(stack.paths, n) for n in (*airflow.SERVICES, *_celery_parts(stack)))
         or stack.postgres.running
         or stack.demo_system().running
     )

@@ -56,7 +56,7 @@ def start(
 def running(paths: StackPaths, name: str) -> Managed | None:
     """The process recorded under `name`, if it is still the same live process."""
     managed = _read(paths, name)
-    if managed is None or not _alive(managed.pid):
+    if managed is None or not alive(managed.pid):
         return None
     if managed.started and _start_marker(managed.pid) != managed.started:
         return None  # the PID was recycled by an unrelated process
@@ -117,7 +117,8 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (not a zombie; our own children are reaped first)."""
     _reap(pid)
     try:
         os.kill(pid, 0)
@@ -169,7 +170,7 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # A lone zombie leader (our own child, not yet reaped) counts as gone.
-    return _alive(pgid) or _group_has_other_members(pgid)
+    return alive(pgid) or _group_has_other_members(pgid)
 
 
 def _group_has_other_members(pgid: int) -> bool:

@@ -79,6 +79,14 @@ class StackPaths:
         return self.state / "ports.json"
 
     @property
+    def executor_file(self) -> Path:
+        return self.state / "executor"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.state / "redis"
+
+    @property
     def dags(self) -> Path:
         return self.repo / "dags"
 
@@ -112,6 +120,7 @@ PORT_VARS = {
     "VIGIL_WEBHOOK_PORT": "webhook",
     "VIGIL_WORKER_LOG_PORT": "worker_log",
     "VIGIL_TRIGGER_LOG_PORT": "trigger_log",
+    "VIGIL_REDIS_PORT": "redis",
 }
 
 
@@ -125,6 +134,7 @@ class Ports:
     # Airflow's log servers; they bind all interfaces whatever we do (STACK_NOTES).
     worker_log: int = 8793
     trigger_log: int = 8794
+    redis: int = 16379  # the CeleryExecutor's broker (VIGIL_EXECUTOR=celery), loopback only
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Ports:
@@ -149,6 +159,34 @@ class Ports:
             return None
         saved = json.loads(paths.ports_file.read_text())
         return cls(**{k: int(v) for k, v in saved.items() if k in cls.__dataclass_fields__})
+
+
+# VIGIL_EXECUTOR → Airflow's executor. `local` runs tasks as forks of the scheduler;
+# `celery` sends them through Redis to two `airflow celery worker` processes.
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+DEFAULT_EXECUTOR = "local"
+
+
+def executor_from_env(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    wanted = (environ.get("VIGIL_EXECUTOR") or DEFAULT_EXECUTOR).strip().lower()
+    if wanted not in EXECUTORS:
+        raise StackError(
+            f"VIGIL_EXECUTOR={environ.get('VIGIL_EXECUTOR')!r} is not one of {', '.join(EXECUTORS)}"
+        )
+    return wanted
+
+
+def saved_executor(paths: StackPaths) -> str | None:
+    """The executor the stack in `paths` was started with, if it was started."""
+    if not paths.executor_file.exists():
+        return None
+    saved = paths.executor_file.read_text().strip()
+    return saved if saved in EXECUTORS else None
+
+
+def save_executor(paths: StackPaths, executor: str) -> None:
+    paths.executor_file.write_text(executor + "\n")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Debian packages the tests need (chromium, redis-server, prometheus): found, or installed
-with apt-get as root. Never a skip: a test whose part cannot be had fails, saying why."""
+"""Debian packages the stack and the tests need (redis-server for the CeleryExecutor's broker;
+chromium, prometheus, wrk for tests): found, or installed with apt-get as root. A missing
+part is never skipped over: whoever needs it fails, saying why and how to install it."""
 
 from __future__ import annotations
 

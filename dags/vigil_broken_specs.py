@@ -1,4 +1,5 @@
-"""Vigil's broken specs, as this file's import error (the good specs' DAGs are in vigil_dags.py).
+"""Vigil's broken specs, as this file's import error (the good specs' DAGs are in
+vigil_dags*.py).
 
 (The words "airflow" and "DAG" above let Airflow's safe-mode parser pick this file up.)
 """

@@ -1,12 +1,27 @@
-"""Specs → DAGs. Called from the one DAG file; parse-time work only.
+"""Specs → DAGs. Called from the DAG files; parse-time work only.
 
 Parsing reads YAML and builds tasks. It opens no connection, makes no request and imports
 no check runner or Great Expectations: Airflow re-parses DAG files every few seconds.
+
+The good specs' DAGs are spread over identical DAG files, `dags/vigil_dags.py` and
+`dags/vigil_dags_<n>.py`: each builds the specs whose file name hashes to it. Airflow
+imports, serialises and times out each DAG file in a process of its own, and serialising
+a spec's DAGs costs it about five times what loading and building them costs Vigil
+(`benchmarks/bench_many_specs.py`): in one file, 50 specs of 100 checks overran the
+dag-processor's 50 s per-file timeout, and 200 took 30 s just to import.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import time
+import zlib
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +32,17 @@ from vigil import families
 from vigil.airflow import tasks
 from vigil.airflow.params import run_params
 from vigil.family import Gate
-from vigil.spec.loader import load_specs, specs_dir
+from vigil.spec.loader import load_files, spec_files, specs_dir
 from vigil.spec.models import CADENCES, Spec
+
+# The DAG files that share the good specs between them: `vigil_dags.py` is shard 0.
+SHARD_FILE = re.compile(r"vigil_dags(?:_(\d+))?\.py")
+VIGIL_ROOT = Path(__file__).resolve().parents[1]  # include/vigil: part of the build key
+# What the broken-specs file spends checking specs no good-DAGs file has built yet: well
+# inside Airflow's `dagbag_import_timeout` (30 s) on a busy machine.
+BROKEN_SPECS_BUDGET_S = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class SpecLoadError(Exception):
@@ -27,11 +51,13 @@ class SpecLoadError(Exception):
 
 
 def build_dags(namespace: dict[str, Any], directory: Path | None = None) -> list[DAG]:
-    """Add `<env>_daily|weekly|monthly` for every good spec to `namespace` (a DAG file's
-    globals). Bad specs are left out here and reported by `raise_broken_specs` from a DAG
-    file of their own (ADR 0001): Airflow 3.3's dag-processor hides every DAG of a file
-    that has an import error, so the good specs' DAGs must not share a file with it."""
-    dags, _errors = load_and_build(directory)
+    """Add `<env>_daily|weekly|monthly` to `namespace` (a DAG file's globals) for every good
+    spec of this DAG file's shard (all of them for a file without siblings). Bad specs are
+    left out here and reported by `raise_broken_specs` from a DAG file of their own
+    (ADR 0001): Airflow 3.3's dag-processor hides every DAG of a file that has an import
+    error, so the good specs' DAGs must not share a file with it."""
+    shard = dag_file_shard(namespace.get("__file__"))
+    dags, _errors = load_and_build(directory, shard)
     for dag in dags:
         namespace[dag.dag_id] = dag
     return dags
@@ -40,18 +66,99 @@ def build_dags(namespace: dict[str, Any], directory: Path | None = None) -> list
 def raise_broken_specs(directory: Path | None = None) -> None:
     """Raise, listing every bad spec's problems, when any spec fails to load or to build:
     the import error of the DAG file that calls it is how Airflow shows them."""
-    _dags, errors = load_and_build(directory)
+    errors = broken_specs(directory)
     if errors:
         report = "\n\n".join(errors.values())
         raise SpecLoadError(f"{len(errors)} spec file(s) failed to load:\n{report}")
 
 
-def load_and_build(directory: Path | None = None) -> tuple[list[DAG], dict[Path, str]]:
+def broken_specs(
+    directory: Path | None = None, budget_s: float = BROKEN_SPECS_BUDGET_S
+) -> dict[Path, str]:
+    """Every spec that cannot become DAGs, with its report.
+
+    A spec that a good-DAGs file has built in its exact text, with this exact code, is not
+    loaded or built again (`built_environment`): doing so for every spec would cost this
+    one file as much as all the others together. The rest are checked one by one until
+    `budget_s` is spent, so that this file stays inside Airflow's import timeout when many
+    specs are new at once (a first start); the next parse checks what is left, by when
+    the good-DAGs files have built most of them."""
+    deadline = time.monotonic() + budget_s
+    owners: dict[str, Path] = {}
+    errors: dict[Path, str] = {}
+    unchecked = 0
+    for path in spec_files(directory or specs_dir()):
+        key = build_key(path)
+        environment = built_environment(key) if key else None
+        if environment is None:
+            if time.monotonic() > deadline:
+                unchecked += 1
+                continue
+            environment, error = _check_spec(path, key)
+            if error is not None:
+                errors[path] = error
+                continue
+        if environment in owners:
+            # Rare: load both, for the loader's own located report of the second one.
+            _specs, spec_errors = load_files([owners[environment], path])
+            errors[path] = str(spec_errors.get(path) or f"{path}: {environment!r} declared twice")
+            continue
+        owners[str(environment)] = path
+    if unchecked:
+        log.warning("%d spec(s) left for the next parse (over %.0f s)", unchecked, budget_s)
+    return errors
+
+
+def _check_spec(path: Path, key: str | None) -> tuple[str | None, str | None]:
+    """(environment, None) for a spec that loads and builds; (_, its report) otherwise."""
+    specs, spec_errors = load_files([path])
+    if path in spec_errors or not specs:
+        return None, str(spec_errors.get(path, f"{path}: no spec"))
+    spec = next(iter(specs.values()))
+    try:
+        for cadence in CADENCES:
+            if getattr(spec.schedules, cadence).enabled:
+                build_dag(spec, path, cadence)
+    except Exception as exc:  # reported, as in load_and_build
+        return spec.environment, f"{path}: could not build its DAGs: {type(exc).__name__}: {exc}"
+    if key is not None:
+        remember_built(key, spec.environment)
+    return spec.environment, None
+
+
+def dag_file_shard(dag_file: str | None) -> tuple[int, int] | None:
+    """(index, count) of a shard DAG file among its siblings, by sorted name; None (every
+    spec) for anything else: a test's namespace, a copy of one DAG file on its own."""
+    if not dag_file or not SHARD_FILE.fullmatch(Path(dag_file).name):
+        return None
+    try:
+        names = os.listdir(Path(dag_file).parent)
+    except OSError:
+        return None
+    siblings = sorted(n for n in names if SHARD_FILE.fullmatch(n))
+    if len(siblings) < 2:
+        return None
+    return siblings.index(Path(dag_file).name), len(siblings)
+
+
+def spec_shard(path: Path, count: int) -> int:
+    """Stable across processes and machines (unlike `hash`), and by file name only, so a
+    spec keeps its shard whatever folder the specs are in."""
+    return zlib.crc32(path.name.encode()) % count
+
+
+def load_and_build(
+    directory: Path | None = None, shard: tuple[int, int] | None = None
+) -> tuple[list[DAG], dict[Path, str]]:
     """Every good spec's DAGs, and the report of every spec that could not become DAGs.
 
     One spec never costs another its DAGs: a spec that loads but cannot be built (a bug,
     a value the factory cannot take) is reported with the others, not raised."""
-    specs, spec_errors = load_specs(directory or specs_dir())
+    paths = spec_files(directory or specs_dir())
+    if shard is not None:
+        index, count = shard
+        paths = [p for p in paths if spec_shard(p, count) == index]
+    specs, spec_errors = load_files(paths)
     errors: dict[Path, str] = {path: str(error) for path, error in spec_errors.items()}
     dags: list[DAG] = []
     for spec in specs.values():
@@ -65,8 +172,63 @@ def load_and_build(directory: Path | None = None) -> tuple[list[DAG], dict[Path,
         except Exception as exc:  # the others' DAGs must still load
             errors[source] = f"{source}: could not build its DAGs: {type(exc).__name__}: {exc}"
             continue
+        if (key := build_key(source)) is not None:
+            remember_built(key, spec.environment)
         dags += built
     return dags, errors
+
+
+# --- which specs were built before: a parse cache keyed on the spec's content ----------
+
+
+def build_cache_dir() -> Path:
+    """Under VIGIL_STATE_DIR (the stack's state), else the temp folder: one per user."""
+    state = os.environ.get("VIGIL_STATE_DIR")
+    root = Path(state) if state else Path(tempfile.gettempdir()) / f"vigil-{os.getuid()}"
+    return root / "built-specs"
+
+
+@cache  # once per process: a DAG file is parsed in a fresh one
+def _code_stamp() -> str:
+    """What Vigil's code is: the name, size and mtime of every module. A spec that built
+    with other code may not build with this one (~2 ms for the whole package)."""
+    stamp = hashlib.sha256()
+    for path in sorted(VIGIL_ROOT.rglob("*.py")):
+        info = path.stat()
+        stamp.update(f"{path.relative_to(VIGIL_ROOT)}:{info.st_size}:{info.st_mtime_ns};".encode())
+    return stamp.hexdigest()
+
+
+def build_key(source: Path) -> str | None:
+    """The spec file's path and bytes with the code's stamp; None if it cannot be read."""
+    try:
+        content = source.read_bytes()
+    except OSError:
+        return None
+    digest = hashlib.sha256(_code_stamp().encode())
+    digest.update(str(source.resolve()).encode() + b"\0" + content)
+    return digest.hexdigest()
+
+
+def built_environment(key: str) -> str | None:
+    """The environment of a spec built before under this key; None if it was not."""
+    try:
+        return (build_cache_dir() / key).read_text() or None
+    except OSError:
+        return None
+
+
+def remember_built(key: str, environment: str) -> None:
+    """Best effort: a cache that cannot be written only means checking again next time.
+    Written whole or not at all (rename), as DAG files are parsed side by side."""
+    folder = build_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{key}.{os.getpid()}"
+        partial.write_text(environment)
+        partial.replace(folder / key)
+    except OSError:
+        pass
 
 
 def build_dag(spec: Spec, spec_path: Path, cadence: str) -> DAG:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import Param
 
 from vigil import families
 from vigil.spec.models import Spec
+
+# Airflow checks each param's schema against its JSON-Schema dialect's metaschema every
+# time it resolves it, several times per task when a DAG is serialised: without a
+# "$schema" that is draft 2020-12, whose metaschema costs twice draft 7's
+# (benchmarks/bench_many_specs.py). These schemas use only keywords both drafts share.
+DIALECT: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#"}
 
 
 def run_params(
@@ -22,6 +30,7 @@ def run_params(
             items={"type": "string", "enum": chosen},
             uniqueItems=True,
             title="Check families",
+            **DIALECT,
             description=f"Which families of checks this run executes ({described}).",
         ),
         "targets": Param(
@@ -30,6 +39,7 @@ def run_params(
             items={"type": "string", "enum": sorted(spec.targets)},
             uniqueItems=True,
             title="Targets",
+            **DIALECT,
             description="Only these targets (empty: every target).",
         ),
         "checks": Param(
@@ -46,12 +56,14 @@ def run_params(
             },
             uniqueItems=True,
             title="Checks",
+            **DIALECT,
             description="Only these checks or suites, by id (empty: every check).",
         ),
         "dry_run": Param(
             False,
             type="boolean",
             title="Dry run",
+            **DIALECT,
             description="Run and record the checks, but send no notifications.",
         ),
     }

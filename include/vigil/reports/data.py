@@ -4,6 +4,14 @@ Every query runs through the store's read path (schema ensured, read-only transa
 errors naming the store). Windows are whole calendar days in a time zone, bounded by the
 start of the runs they hold: a run is the unit a person reads, so its checks stay in the
 day it started even when some of them finish after midnight.
+
+Beyond the raw results retention keeps (vigil.results.retention), the per-day and
+per-family counts come from the daily rollups (migration 0008): days before `raw_from`
+from vigil.daily_rollups, the rest from raw results (runs started from `raw_from`'s UTC
+midnight on). Rollup days are UTC days: in another time zone a day before `raw_from` is
+the UTC day of that date, and a raw run whose local day is such a day is added to it, so
+every run counts once, near the boundary in a day a few hours off. The reports say which
+days came from rollups, and that they are UTC days when the report's zone is not UTC.
 """
 
 from __future__ import annotations
@@ -20,6 +28,10 @@ from vigil.results import ResultStore, RunRef, RunSummary
 from vigil.results import queries as store_queries
 
 MAX_DAYS = 366
+_DAY = timedelta(days=1)
+# Time zones whose days are UTC days, by name: with any other, the reports say that days
+# served from the daily rollups are UTC days.
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu"})
 
 RUN_ROW = """
 SELECT * FROM vigil.runs
@@ -48,6 +60,29 @@ SELECT (f.started_at AT TIME ZONE %(tz)s)::date AS day,
 FROM vigil.run_families f
 WHERE f.environment = %(env)s AND f.started_at >= %(start)s AND f.started_at < %(end)s
 GROUP BY 1 ORDER BY 1
+"""
+
+# The first UTC day whose raw results are all kept: the day after the newest day pruned
+# (rolled up `final`: its rollup holds every run the day had, even while a crashed prune
+# left some of them behind). NULL when nothing was pruned.
+RAW_FROM = "SELECT max(day) + 1 AS day FROM vigil.rollup_days WHERE final"
+
+# Index: daily_rollups_env_day_idx. `runs` adds up over an environment's rows of a day
+# (migration 0008), and only so.
+ROLLUP_DAY_COUNTS = """
+SELECT day, sum(runs) AS runs, sum(passed) AS passed, sum(failed) AS failed,
+       sum(error) AS error, sum(skipped) AS skipped
+FROM vigil.daily_rollups
+WHERE environment = %(env)s AND day >= %(first)s AND day < %(until)s
+GROUP BY day ORDER BY day
+"""
+
+ROLLUP_FAMILY_COUNTS = """
+SELECT family, sum(passed) AS passed, sum(failed) AS failed,
+       sum(error) AS error, sum(skipped) AS skipped
+FROM vigil.daily_rollups
+WHERE environment = %(env)s AND day >= %(first)s AND day < %(until)s
+GROUP BY family ORDER BY family
 """
 
 SLOWEST = f"""
@@ -124,6 +159,11 @@ class Window:
     def days(self) -> list[date]:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
+    @property
+    def is_utc(self) -> bool:
+        """Whether its days are UTC days, as the daily rollups' are."""
+        return self.tz in UTC_NAMES
+
     def before(self) -> Window:
         """The window of the same length just before this one."""
         length = self.last - self.first + timedelta(days=1)
@@ -180,12 +220,16 @@ class Counts:
     def failure_rate(self) -> float | None:
         return self.problems / self.ran if self.ran else None
 
+    def __add__(self, other: Counts) -> Counts:
+        return Counts.total((self, other))
+
 
 @dataclass(frozen=True)
 class DayStats:
     day: date
     runs: int
     counts: Counts
+    from_rollups: bool = False  # the day's raw results were pruned: from its daily rollups
 
 
 @dataclass(frozen=True)
@@ -252,16 +296,54 @@ def run_summary(store: ResultStore, run: RunRef) -> RunSummary:
     return summary
 
 
+def raw_from(store: ResultStore) -> date | None:
+    """The first UTC day whose raw results are all kept; None when none was pruned."""
+    rows = _read(store, "find the first day of raw results", RAW_FROM, {})
+    day: date | None = rows[0]["day"] if rows else None
+    return day
+
+
+def rollups_before(store: ResultStore, win: Window) -> date | None:
+    """`raw_from` when days of `win` before it come from daily rollups, else None."""
+    first_raw = raw_from(store)
+    return first_raw if first_raw is not None and first_raw > win.first else None
+
+
+def _split(
+    store: ResultStore, environment: str, win: Window
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The parameters of the raw part of `win` (from the first raw day on), and of its
+    rollup part (days `first`..`until`, excluded; None when no day of it is pruned)."""
+    params = _window_params(environment, win)
+    cutoff = rollups_before(store, win)
+    if cutoff is None:
+        return None, params
+    raw_start = datetime.combine(cutoff, time(), UTC)
+    rolled = {"env": environment, "first": win.first, "until": min(cutoff, win.last + _DAY)}
+    return rolled, {**params, "start": max(win.start, raw_start)}
+
+
 def day_stats(store: ResultStore, environment: str, win: Window) -> list[DayStats]:
-    """Counts per day of the window; days without runs are present with zeros."""
-    rows = _read(
-        store,
-        f"count results per day of {environment!r}",
-        DAY_COUNTS,
-        _window_params(environment, win),
-    )
-    found = {row["day"]: DayStats(row["day"], row["runs"], _counts(row)) for row in rows}
-    return [found.get(day, DayStats(day, 0, Counts())) for day in win.days]
+    """Counts per day of the window; days without runs are present with zeros. Days whose
+    raw results were pruned come from the daily rollups (module docstring)."""
+    rolled, params = _split(store, environment, win)
+    found: dict[date, DayStats] = {}
+    if rolled is not None:
+        for row in _read(
+            store, f"count rolled-up results per day of {environment!r}", ROLLUP_DAY_COUNTS, rolled
+        ):
+            found[row["day"]] = DayStats(row["day"], row["runs"], _counts(row), True)
+    if params["start"] < win.end:
+        rows = _read(store, f"count results per day of {environment!r}", DAY_COUNTS, params)
+        for row in rows:
+            day, counts = row["day"], _counts(row)
+            if day in found:  # another time zone's first raw hours, on a rolled-up day
+                old = found[day]
+                found[day] = DayStats(day, old.runs + row["runs"], old.counts + counts, True)
+            else:
+                found[day] = DayStats(day, row["runs"], counts)
+    until = rolled["until"] if rolled is not None else win.first
+    return [found.get(day, DayStats(day, 0, Counts(), day < until)) for day in win.days]
 
 
 def slowest_checks(
@@ -307,13 +389,22 @@ def check_statuses(store: ResultStore, environment: str, win: Window) -> list[Ch
 
 
 def family_counts(store: ResultStore, environment: str, win: Window) -> dict[str, Counts]:
-    rows = _read(
-        store,
-        f"count results per family of {environment!r}",
-        FAMILY_COUNTS,
-        _window_params(environment, win),
-    )
-    return {row["family"]: _counts(row) for row in rows}
+    """Counts per family over the window; pruned days from the daily rollups."""
+    rolled, params = _split(store, environment, win)
+    found: dict[str, Counts] = {}
+    if rolled is not None:
+        for row in _read(
+            store,
+            f"count rolled-up results per family of {environment!r}",
+            ROLLUP_FAMILY_COUNTS,
+            rolled,
+        ):
+            found[row["family"]] = _counts(row)
+    if params["start"] < win.end:
+        rows = _read(store, f"count results per family of {environment!r}", FAMILY_COUNTS, params)
+        for row in rows:
+            found[row["family"]] = found.get(row["family"], Counts()) + _counts(row)
+    return dict(sorted(found.items()))
 
 
 def journey_runs(store: ResultStore, environment: str, win: Window) -> list[JourneyRun]:

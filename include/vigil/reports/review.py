@@ -21,6 +21,7 @@ from vigil.reports.data import (
     check_statuses,
     day_stats,
     family_counts,
+    rollups_before,
     window,
 )
 from vigil.result import Status
@@ -110,6 +111,10 @@ class ReviewData:
     rates: list[RateChange]  # overall first, then one per family
     coverage: Coverage | None
     last_messages: dict[str, str]  # latest message of each always-failing check
+    # Days (of both windows) before it come from the daily rollups, their raw results
+    # pruned: the pass rates and their chart count them; the per-check sections cannot
+    # (a rollup keeps a day's counts, not the order of its outcomes) and start there.
+    rollups_before: date | None = None
 
 
 def _record(row: CheckStatuses) -> CheckRecord:
@@ -169,6 +174,7 @@ def review_data(
         ),
         coverage=_coverage(spec, records),
         last_messages={r.check_id: _last_message(store, environment, r.check_id) for r in failing},
+        rollups_before=rollups_before(store, Window(before.first, win.last, win.tz)),
     )
 
 

@@ -18,6 +18,7 @@ from vigil.reports.data import (
     SlowCheck,
     Window,
     day_stats,
+    rollups_before,
     slowest_checks,
     window,
     window_runs,
@@ -42,10 +43,18 @@ class TrendData:
     slowest: list[SlowCheck]
     runs: list[RunSummary]  # oldest first
     run_times: list[RunTime]  # finished runs only
+    # Days before it come from the daily rollups (their raw results were pruned): their
+    # counts only; the slowest checks, runs, probes and journeys read raw results.
+    rollups_before: date | None = None
 
     @property
     def totals(self) -> Counts:
         return Counts.total(d.counts for d in self.days)
+
+    @property
+    def run_count(self) -> int:
+        """The window's runs: the stored ones, and those counted in rolled-up days."""
+        return len(self.runs) + sum(d.runs for d in self.days if d.from_rollups)
 
     def median_run_ms(self, day: DayStats) -> float | None:
         times = [t.duration_ms for t in self.run_times if self._day_of(t.run) == day.day]
@@ -73,6 +82,7 @@ def trend_data(
         slowest_checks(store, environment, win, SLOWEST),
         runs,
         run_times,
+        rollups_before(store, win),
     )
 
 

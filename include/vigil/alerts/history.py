@@ -3,7 +3,9 @@
 One query loads the environment's newest runs up to and including the evaluated one (so a
 re-evaluation of an older run sees exactly what it saw the first time), with their results;
 a second one, by those runs' keys, the figures their performance probes measured. Every
-rule then works on this in memory: a few hundred runs of tens of checks.
+rule then works on this in memory: the runs the rules reach, of tens of checks.
+`load_older` extends a loaded history further back (the engine loads as far as the rules
+reach first, and further only when a rule needs more: engine.load_rule_history).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ SELECT ch.id AS run_pk, ch.environment, ch.cadence, ch.dag_id, ch.run_id, ch.sta
        c.duration_ms, c.message, c.details -> 'blocked_by' AS blocked_by,
        c.details ->> 'skipped_because' AS skipped_because
 FROM chosen ch LEFT JOIN vigil.check_results c ON c.run = ch.id
-WHERE ch.rn <= %(runs)s
-   OR ch.started_at >= (SELECT started_at FROM anchor) - %(since)s * interval '1 second'
+WHERE (ch.rn <= %(runs)s
+       OR ch.started_at >= (SELECT started_at FROM anchor) - %(since)s * interval '1 second')
+  AND ch.rn > %(skip)s
 ORDER BY ch.started_at DESC, ch.id DESC, c.check_id
 """
 
@@ -135,7 +138,7 @@ class History:
 def load_history(
     kwargs: Mapping[str, Any], run: RunRef, *, runs: int, since: timedelta | None
 ) -> History:
-    """The evaluated run and up to `runs` runs before it (more when `since` reaches
+    """The evaluated run and the runs before it, `runs` in all (more when `since` reaches
     further back, up to HARD_CAP)."""
     params = {
         "dag_id": run.dag_id,
@@ -143,10 +146,10 @@ def load_history(
         "cap": HARD_CAP,
         "runs": runs,
         "since": since.total_seconds() if since is not None else -1,
+        "skip": 0,
     }
     with db.transaction(kwargs, f"read the history before run {run}", readonly=True) as cur:
-        cur.execute(LOAD, params)
-        rows = cur.fetchall()
+        rows = _fetch(cur, LOAD, params)
         if not rows:
             raise StoreError(
                 f"run {run} is not in the results store at {db.describe(kwargs)}; "
@@ -159,6 +162,40 @@ def load_history(
     history.truncated = len(history.runs) >= HARD_CAP
     _check_ref(run, history.current.ref)
     return history
+
+
+def load_older(kwargs: Mapping[str, Any], history: History, *, runs: int) -> History:
+    """`history` extended back to `runs` runs in all: the same as load_history(runs=runs)
+    would give, reading only the runs `history` does not hold yet. The loaded runs are a
+    prefix of the newest ones (a time window only lengthens it), so the older ones are those
+    ranked after it."""
+    run = history.current.ref
+    params = {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "cap": HARD_CAP,
+        "runs": runs,
+        "since": -1,  # every run within `since` is in `history` already
+        "skip": len(history.runs),
+    }
+    with db.transaction(kwargs, f"read older history before run {run}", readonly=True) as cur:
+        older = _group(_fetch(cur, LOAD, params))
+        if older:
+            cur.execute(LOAD_PROBES, {"runs": [r.pk for r in older]})
+            _attach_probes(older, cur.fetchall())
+    wider = History(history.runs + older)
+    wider.truncated = len(wider.runs) >= HARD_CAP
+    return wider
+
+
+def _fetch(cur: Any, query: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows of `query` as dicts, read through a plain cursor of the same transaction:
+    RealDictCursor builds each row key by key in Python, most of the time a history load
+    took (25,000 rows: 1.9 of 3.8 s profiled on a busy machine)."""
+    with cur.connection.cursor() as plain:
+        plain.execute(query, params)
+        names = [column[0] for column in plain.description]
+        return [dict(zip(names, row, strict=True)) for row in plain.fetchall()]
 
 
 def _group(rows: Sequence[Mapping[str, Any]]) -> list[RunRecord]:

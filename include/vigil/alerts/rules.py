@@ -316,3 +316,56 @@ EVALUATORS: dict[type, Callable[[Any, History], list[Finding]]] = {
     DurationRegression: duration_regression,
     LatencyRegression: latency_regression,
 }
+
+
+# How far back each rule reads, for the engine's first, narrower history load. The history
+# is the environment's newest runs, newest first, of every cadence; a rule's answer is
+# settled by a prefix of it. `reach` is the runs a rule reads when every run holds what it
+# needs; `runs_out` says, after a load, whether its answer could still change with older
+# runs (a streak or a baseline reached the oldest run loaded); the engine then reads further
+# back, up to alerts.history_runs, so the answer is the one the whole history gives (but for
+# the length of a run of passes, _streak_runs_out says why).
+
+
+def reach(rule: RuleBase) -> int:
+    """Runs (the evaluated one included) a rule reads when none is skipped or of another
+    cadence; a time window (`window.last`) is loaded by time whatever this says."""
+    if isinstance(rule, WindowFailureRate):
+        return rule.window.last_runs or 1
+    if isinstance(rule, ConsecutiveFailures):
+        return max(rule.count, rule.resolve_after)
+    if isinstance(rule, DurationRegression | LatencyRegression):
+        return rule.baseline_runs + 1
+    return 1  # run_failure_rate: the evaluated run alone
+
+
+def runs_out(rule: RuleBase, history: History) -> bool:
+    """Whether older runs than `history` holds could change the rule's findings."""
+    if isinstance(rule, WindowFailureRate):
+        last_runs = rule.window.last_runs
+        return last_runs is not None and len(history.runs) < last_runs
+    if isinstance(rule, ConsecutiveFailures):
+        return _streak_runs_out(rule, history)
+    if isinstance(rule, DurationRegression):
+        serieses = SIGNALS[rule.subject].series(history, rule.select)
+    elif isinstance(rule, LatencyRegression):
+        serieses = ProbeLatency(rule.metric).series(history, rule.select)
+    else:
+        return False
+    # compare() reads the newest baseline_runs samples: fewer means older runs may add some.
+    return any(len(s.baseline) < rule.baseline_runs for s in serieses)
+
+
+def _streak_runs_out(rule: ConsecutiveFailures, history: History) -> bool:
+    """A failing streak is reported by its length (title, detail), so it must end inside
+    the load. A run of passes only has to settle `recovered`: once it holds resolve_after
+    passes the verdict is final, and its length is the passes the load holds (a check that
+    always passes would otherwise need the whole history on every evaluation)."""
+    for row in history.current.rows():
+        if not row.ran or not rule.select.admits(row.family, row.target, row.severity):
+            continue
+        results = history.results_of(row.check_id)
+        ended = any(r.is_problem != row.is_problem for r in results)  # the streak broke
+        if not ended and (row.is_problem or len(results) < rule.resolve_after):
+            return True
+    return False

@@ -133,3 +133,28 @@ def test_an_alert_window_longer_than_raw_history_is_refused(
     monkeypatch.setenv("VIGIL_RETENTION_RAW_DAYS", "90")
     with pytest.raises(RetentionConfigError, match="'quarterly-flakes' reads a window of 120 days"):
         apply_retention()
+
+
+def test_one_specs_long_window_refuses_its_own_store_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A spec whose alert window reaches past the raw days kept holds back the store it
+    names; every other store is still maintained."""
+    from vigil.airflow.maintenance import stores_of_specs
+    from vigil.results.retention_policy import RetentionPolicy
+
+    spec = (REPO / "include" / "specs" / "demo.yaml").read_text()
+    (tmp_path / "demo.yaml").write_text(spec)
+    other = spec.replace("environment: demo", "environment: other", 1)
+    other = other.replace("results_conn_id: vigil_results", "results_conn_id: other_results")
+    long_window = (
+        "    - {id: quarterly-flakes, kind: window_failure_rate, window: {last: 120d}, "
+        "threshold: 0.3}\n"
+    )
+    other = other.replace("  rules:\n", "  rules:\n" + long_window, 1)
+    (tmp_path / "other.yaml").write_text(other)
+    monkeypatch.setenv("VIGIL_SPECS_DIR", str(tmp_path))
+    stores, refused = stores_of_specs(RetentionPolicy(raw_days=90))
+    assert stores == {"vigil_results": ["demo"]}
+    assert list(refused) == ["other_results"]
+    assert "'quarterly-flakes' reads a window of 120 days" in refused["other_results"][0]

@@ -89,13 +89,25 @@ def test_a_broken_spec_among_200_is_an_import_error_and_the_199_keep_their_dags(
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
+    # The copied database may hold the DAGs earlier DAG tests parsed (demo_*): only the
+    # generated environments' DAGs are under test.
     with sqlite3.connect(home / "airflow.db") as db:
         errors = dict(db.execute("SELECT filename, stacktrace FROM import_error").fetchall())
-        serialised = {row[0] for row in db.execute("SELECT dag_id FROM serialized_dag")}
-        active = {row[0] for row in db.execute("SELECT dag_id FROM dag WHERE NOT is_stale")}
+        serialised = {
+            row[0]
+            for row in db.execute("SELECT dag_id FROM serialized_dag WHERE dag_id LIKE 'env%'")
+        }
+        active = {
+            row[0]
+            for row in db.execute(
+                "SELECT dag_id FROM dag WHERE NOT is_stale AND dag_id LIKE 'env%'"
+            )
+        }
         sources = {
             Path(row[0]).name
-            for row in db.execute("SELECT DISTINCT fileloc FROM dag WHERE NOT is_stale")
+            for row in db.execute(
+                "SELECT DISTINCT fileloc FROM dag WHERE NOT is_stale AND dag_id LIKE 'env%'"
+            )
         }
     # The broken spec: one import error, of the broken-specs file, naming file, line, key.
     assert [Path(name).name for name in errors] == ["vigil_broken_specs.py"], list(errors)
@@ -148,3 +160,61 @@ def test_each_spec_belongs_to_exactly_one_good_dags_file(tmp_path: Path) -> None
     # A copy of one DAG file on its own (a test, a benchmark) builds every spec.
     shutil.copy(DAGS / "vigil_dags.py", tmp_path / "vigil_dags.py")
     assert factory.dag_file_shard(str(tmp_path / "vigil_dags.py")) is None
+
+
+def test_specs_left_unchecked_for_want_of_time_are_an_error_not_an_all_clear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigil.airflow import factory
+
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(tmp_path / "state"))
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for n in range(2):
+        (specs / f"env{n:03d}.yaml").write_text(GOOD_SPEC.format(env=f"env{n:03d}"))
+    monkeypatch.setattr(factory, "BROKEN_SPECS_BUDGET_S", 0.0)  # no spec built before
+    with pytest.raises(factory.SpecLoadError, match=r"2 spec file\(s\) not checked yet"):
+        factory.raise_broken_specs(specs)
+    factory.build_dags({}, specs)  # a good-DAGs file builds them: nothing left to check
+    factory.raise_broken_specs(specs)
+
+
+def test_an_environment_declared_twice_is_built_by_one_dag_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two spec files for one environment, hashed to different DAG files: the first file
+    (by name, as the loader keeps it) builds the DAGs, the other DAG file leaves them."""
+    from vigil.airflow import factory
+
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(tmp_path / "state"))
+    count = 16
+    first = "a-shop.yaml"
+    others = (f"b-shop-{n}.yaml" for n in range(1000))
+    second = next(
+        n
+        for n in others
+        if factory.spec_shard(Path(n), count) != factory.spec_shard(Path(first), count)
+    )
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in (first, second):
+        (specs / name).write_text(GOOD_SPEC.format(env="shop"))
+    assert specs / first < specs / second
+    shard_of = {n: (factory.spec_shard(Path(n), count), count) for n in (first, second)}
+    dags, _ = factory.load_and_build(specs, shard_of[first])
+    assert [d.dag_id for d in dags] == ["shop_daily"]
+    dags, _ = factory.load_and_build(specs, shard_of[second])
+    assert dags == [], "the second file's DAG file built the environment again"
+    with pytest.raises(factory.SpecLoadError, match=second):
+        factory.raise_broken_specs(specs)
+
+
+def test_a_spec_rewritten_while_it_is_built_is_not_remembered_as_built(tmp_path: Path) -> None:
+    from vigil.airflow import factory
+
+    spec = tmp_path / "env000.yaml"
+    spec.write_text(GOOD_SPEC.format(env="env000"))
+    key = factory.build_key(spec)
+    spec.write_text(BROKEN_SPEC)  # what an editor or a checkout may do mid-parse
+    factory._remember_if_unchanged(spec, key, "env000")
+    assert key is not None and factory.built_environment(key) is None

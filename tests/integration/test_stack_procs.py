@@ -144,5 +144,11 @@ def test_a_running_stack_refuses_to_start_with_another_executor(
         assert control.load(paths).executor == "local"  # `down` and `status` find it
         monkeypatch.setenv("VIGIL_EXECUTOR", "local")
         assert control.load(paths, starting=True).executor == "local"
+        # A stack started before the executor was saved ran the LocalExecutor.
+        paths.executor_file.unlink()
+        Ports.from_env().save(paths)
+        monkeypatch.setenv("VIGIL_EXECUTOR", "celery")
+        with pytest.raises(StackError, match="runs with VIGIL_EXECUTOR=local"):
+            control.load(paths, starting=True)
     finally:
         procs.stop(paths, ["scheduler"], timeout=5)

@@ -65,17 +65,27 @@ def build_dags(namespace: dict[str, Any], directory: Path | None = None) -> list
 
 def raise_broken_specs(directory: Path | None = None) -> None:
     """Raise, listing every bad spec's problems, when any spec fails to load or to build:
-    the import error of the DAG file that calls it is how Airflow shows them."""
-    errors = broken_specs(directory)
+    the import error of the DAG file that calls it is how Airflow shows them. Specs left
+    unchecked for want of time are listed too: no error would be a false all-clear."""
+    errors, unchecked = broken_specs(directory)
+    parts = []
     if errors:
         report = "\n\n".join(errors.values())
-        raise SpecLoadError(f"{len(errors)} spec file(s) failed to load:\n{report}")
+        parts.append(f"{len(errors)} spec file(s) failed to load:\n{report}")
+    if unchecked:
+        names = ", ".join(str(path) for path in unchecked)
+        parts.append(
+            f"{len(unchecked)} spec file(s) not checked yet (over this parse's "
+            f"{BROKEN_SPECS_BUDGET_S:.0f} s; the next parse checks them): {names}"
+        )
+    if parts:
+        raise SpecLoadError("\n\n".join(parts))
 
 
 def broken_specs(
-    directory: Path | None = None, budget_s: float = BROKEN_SPECS_BUDGET_S
-) -> dict[Path, str]:
-    """Every spec that cannot become DAGs, with its report.
+    directory: Path | None = None, budget_s: float | None = None
+) -> tuple[dict[Path, str], list[Path]]:
+    """Every spec that cannot become DAGs, with its report; and the specs not checked.
 
     A spec that a good-DAGs file has built in its exact text, with this exact code, is not
     loaded or built again (`built_environment`): doing so for every spec would cost this
@@ -83,16 +93,17 @@ def broken_specs(
     `budget_s` is spent, so that this file stays inside Airflow's import timeout when many
     specs are new at once (a first start); the next parse checks what is left, by when
     the good-DAGs files have built most of them."""
+    budget_s = BROKEN_SPECS_BUDGET_S if budget_s is None else budget_s
     deadline = time.monotonic() + budget_s
     owners: dict[str, Path] = {}
     errors: dict[Path, str] = {}
-    unchecked = 0
+    unchecked: list[Path] = []
     for path in spec_files(directory or specs_dir()):
         key = build_key(path)
         environment = built_environment(key) if key else None
         if environment is None:
             if time.monotonic() > deadline:
-                unchecked += 1
+                unchecked.append(path)
                 continue
             environment, error = _check_spec(path, key)
             if error is not None:
@@ -105,8 +116,8 @@ def broken_specs(
             continue
         owners[str(environment)] = path
     if unchecked:
-        log.warning("%d spec(s) left for the next parse (over %.0f s)", unchecked, budget_s)
-    return errors
+        log.warning("%d spec(s) left for the next parse (over %.0f s)", len(unchecked), budget_s)
+    return errors, unchecked
 
 
 def _check_spec(path: Path, key: str | None) -> tuple[str | None, str | None]:
@@ -116,14 +127,23 @@ def _check_spec(path: Path, key: str | None) -> tuple[str | None, str | None]:
         return None, str(spec_errors.get(path, f"{path}: no spec"))
     spec = next(iter(specs.values()))
     try:
-        for cadence in CADENCES:
-            if getattr(spec.schedules, cadence).enabled:
-                build_dag(spec, path, cadence)
+        _build_spec(spec, path)
     except Exception as exc:  # reported, as in load_and_build
-        return spec.environment, f"{path}: could not build its DAGs: {type(exc).__name__}: {exc}"
-    if key is not None:
-        remember_built(key, spec.environment)
+        return spec.environment, _build_error(path, exc)
+    _remember_if_unchanged(path, key, spec.environment)
     return spec.environment, None
+
+
+def _build_spec(spec: Spec, source: Path) -> list[DAG]:
+    return [
+        build_dag(spec, source, cadence)
+        for cadence in CADENCES
+        if getattr(spec.schedules, cadence).enabled
+    ]
+
+
+def _build_error(source: Path, exc: Exception) -> str:
+    return f"{source}: could not build its DAGs: {type(exc).__name__}: {exc}"
 
 
 def dag_file_shard(dag_file: str | None) -> tuple[int, int] | None:
@@ -154,28 +174,52 @@ def load_and_build(
 
     One spec never costs another its DAGs: a spec that loads but cannot be built (a bug,
     a value the factory cannot take) is reported with the others, not raised."""
-    paths = spec_files(directory or specs_dir())
+    every = spec_files(directory or specs_dir())
+    paths = every
     if shard is not None:
         index, count = shard
-        paths = [p for p in paths if spec_shard(p, count) == index]
+        paths = [p for p in every if spec_shard(p, count) == index]
+    # Keyed on the bytes about to be loaded: a file rewritten while this parse runs is
+    # not remembered as built in text that was never loaded.
+    keys = {path: build_key(path) for path in paths}
     specs, spec_errors = load_files(paths)
     errors: dict[Path, str] = {path: str(error) for path, error in spec_errors.items()}
+    elsewhere = _declared_elsewhere(every, set(paths)) if shard is not None else {}
     dags: list[DAG] = []
     for spec in specs.values():
         source = spec.source or Path()
-        try:
-            built = [
-                build_dag(spec, source, cadence)
-                for cadence in CADENCES
-                if getattr(spec.schedules, cadence).enabled
-            ]
-        except Exception as exc:  # the others' DAGs must still load
-            errors[source] = f"{source}: could not build its DAGs: {type(exc).__name__}: {exc}"
+        first = elsewhere.get(spec.environment)
+        if first is not None and first < source:
+            # Declared first by a spec of another DAG file, which builds it; the loader
+            # keeps the first file too, and the broken-specs file reports this one.
             continue
-        if (key := build_key(source)) is not None:
-            remember_built(key, spec.environment)
+        try:
+            built = _build_spec(spec, source)
+        except Exception as exc:  # the others' DAGs must still load
+            errors[source] = _build_error(source, exc)
+            continue
+        _remember_if_unchanged(source, keys.get(source), spec.environment)
         dags += built
     return dags, errors
+
+
+def _declared_elsewhere(every: list[Path], mine: set[Path]) -> dict[str, Path]:
+    """Environment → the first spec file outside this DAG file's shard that a DAG file has
+    built it from (the build cache knows; a spec not built yet is not known until it is)."""
+    found: dict[str, Path] = {}
+    for path in every:
+        if path in mine:
+            continue
+        key = build_key(path)
+        environment = built_environment(key) if key else None
+        if environment is not None:
+            found.setdefault(environment, path)
+    return found
+
+
+def _remember_if_unchanged(source: Path, key: str | None, environment: str) -> None:
+    if key is not None and build_key(source) == key:
+        remember_built(key, environment)
 
 
 # --- which specs were built before: a parse cache keyed on the spec's content ----------

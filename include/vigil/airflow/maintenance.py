@@ -75,8 +75,8 @@ def apply_retention(**context: Any) -> dict[str, Any]:
     from vigil.results.store import ResultStore
 
     policy = policy_from_env()
-    stores = stores_of_specs(policy)
-    if not stores:
+    stores, refused = stores_of_specs(policy)
+    if not stores and not refused:
         log.warning("no spec names a results store: nothing to maintain")
     done: dict[str, Any] = {}
     failed: list[str] = []
@@ -99,25 +99,35 @@ def apply_retention(**context: Any) -> dict[str, Any]:
         }
     if failed:
         raise MaintenanceFailed(
-            f"retention failed on {len(failed)} results store(s): " + "; ".join(failed)
+            f"retention failed on {len(failed)} results store(s): "
+            + "; ".join(failed + [p for problems in refused.values() for p in problems])
+        )
+    if refused:  # a spec to fix: retrying would not help
+        raise RetentionConfigError(
+            f"results store(s) {', '.join(sorted(refused))} not pruned: "
+            + "; ".join(p for problems in refused.values() for p in problems)
         )
     return done
 
 
-def stores_of_specs(policy: RetentionPolicy) -> dict[str, list[str]]:
-    """Connection id -> the environments whose spec names it, over every good spec; a spec
-    whose alert windows reach past the raw results kept is a configuration error."""
-    from vigil.results.retention_policy import RetentionConfigError, windows_beyond
+def stores_of_specs(
+    policy: RetentionPolicy,
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(connection id -> the environments whose spec names it, over every good spec;
+    connection id -> why it is refused). A store is refused when a spec that names it has
+    an alert window reaching past the raw results kept: pruning would empty that window.
+    The other stores are maintained all the same."""
+    from vigil.results.retention_policy import windows_beyond
     from vigil.spec.loader import load_specs, specs_dir
 
     specs, errors = load_specs(specs_dir())
     for path in errors:
         # Reported by the DAG file of broken specs; a store only it names waits for a fix.
         log.warning("spec %s does not load; its results store is maintained once it does", path)
-    too_long = [problem for spec in specs.values() for problem in windows_beyond(policy, spec)]
-    if too_long:
-        raise RetentionConfigError("; ".join(too_long))
     stores: dict[str, list[str]] = {}
+    refused: dict[str, list[str]] = {}
     for environment, spec in sorted(specs.items()):
         stores.setdefault(spec.results_conn_id, []).append(environment)
-    return stores
+        if too_long := windows_beyond(policy, spec):
+            refused.setdefault(spec.results_conn_id, []).extend(too_long)
+    return {k: v for k, v in stores.items() if k not in refused}, refused

@@ -53,8 +53,12 @@ class TrendData:
 
     @property
     def run_count(self) -> int:
-        """The window's runs: the stored ones, and those counted in rolled-up days."""
-        return len(self.runs) + sum(d.runs for d in self.days if d.from_rollups)
+        """The window's runs. Once part of it comes from rollups, the days' counts: a raw
+        run merged into a rolled-up day (another time zone's day boundary, a prune cut
+        short) is in both the stored runs and that day's count."""
+        if not any(d.from_rollups for d in self.days):
+            return len(self.runs)
+        return sum(d.runs for d in self.days)
 
     def median_run_ms(self, day: DayStats) -> float | None:
         times = [t.duration_ms for t in self.run_times if self._day_of(t.run) == day.day]

@@ -78,7 +78,8 @@ def load(paths: StackPaths | None = None, *, starting: bool = False) -> Stack:
     wanted = Ports.from_env()
     executor = executor_from_env()
     saved = Ports.saved(paths)
-    saved_exec = saved_executor(paths)
+    # A stack started before the executor was saved ran the LocalExecutor.
+    saved_exec = saved_executor(paths) or (DEFAULT_EXECUTOR if saved is not None else None)
     if not starting:
         return Stack(paths, saved or wanted, saved_exec or executor)
     current = Stack(paths, saved or wanted, saved_exec or executor)

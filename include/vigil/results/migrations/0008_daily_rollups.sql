@@ -61,3 +61,8 @@ CREATE TABLE vigil.rollup_days (
 -- Serves rolling up a day and pruning (runs by start time across every environment);
 -- runs_env_started_idx leads with the environment and cannot.
 CREATE INDEX runs_started_idx ON vigil.runs (started_at);
+
+-- Deleting a run sets the alerts' links to it to NULL (ON DELETE SET NULL): without these,
+-- each pruned run would scan vigil.alerts twice.
+CREATE INDEX alerts_last_run_idx ON vigil.alerts (last_run);
+CREATE INDEX alerts_last_notice_run_idx ON vigil.alerts (last_notice_run);

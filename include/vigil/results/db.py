@@ -99,6 +99,19 @@ def transaction(
     try:
         if readonly:
             conn.readonly = True
+        with transaction_on(conn, kwargs, action) as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction_on(
+    conn: Any, kwargs: Mapping[str, Any], action: str
+) -> Iterator[psycopg2.extras.RealDictCursor]:
+    """One transaction on an open connection (`kwargs` are the ones it was opened with):
+    committed on success, rolled back on error, database errors as in `transaction`."""
+    try:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             yield cur
     except psycopg2.Error as exc:
@@ -106,8 +119,6 @@ def transaction(
             f"results store at {describe(kwargs)} failed to {action}: "
             f"{_mask_password(pg.first_line(exc), kwargs)}"
         ) from exc
-    finally:
-        conn.close()
 
 
 def returned_row(cur: psycopg2.extras.RealDictCursor, action: str) -> Mapping[str, Any]:

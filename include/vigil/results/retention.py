@@ -37,12 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 
-import psycopg2
-from psycopg2.extras import RealDictCursor
-
-from vigil.masking import Masker
 from vigil.results import db
-from vigil.results.models import StoreError
 from vigil.results.retention_policy import RetentionPolicy
 from vigil.results.store import ResultStore
 
@@ -333,17 +328,9 @@ class Session:
     def step(self, action: str) -> Iterator[Any]:
         """One transaction holding the retention lock (module docstring): committed on
         success, rolled back on error; database errors become StoreError naming `action`."""
-        masker = Masker()
-        masker.remember(str(self._kwargs.get("password") or ""))
-        try:
-            with self._conn, self._conn.cursor(cursor_factory=RealDictCursor) as cur:
-                cur.execute(LOCK, (LOCK_CLASS,))
-                yield cur
-        except psycopg2.Error as exc:
-            raise StoreError(
-                f"results store at {db.describe(self._kwargs)} failed to {action}: "
-                f"{masker.mask(db.first_line(exc))}"
-            ) from exc
+        with db.transaction_on(self._conn, self._kwargs, action) as cur:
+            cur.execute(LOCK, (LOCK_CLASS,))
+            yield cur
 
 
 @contextmanager
